@@ -1,0 +1,69 @@
+"""Configuration from the environment (pydantic-settings). Every variable is documented in the README."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SafetyProfile = Literal["standard", "test", "unlimited"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    # Where mutable local state lives (SQLite file, sandbox state, dev key, Temporal dev DB).
+    data_dir: Path = Field(default=Path(".data"), alias="EDGEWISE_DATA_DIR")
+    # Empty → SQLite at {data_dir}/edgewise.db (the embedded default).
+    database_url: str = Field(default="", alias="DATABASE_URL")
+
+    temporal_address: str = Field(default="127.0.0.1:7233", alias="TEMPORAL_ADDRESS")
+    temporal_namespace: str = Field(default="default", alias="TEMPORAL_NAMESPACE")
+    temporal_task_queue: str = Field(default="edgewise", alias="TEMPORAL_TASK_QUEUE")
+
+    api_host: str = Field(default="127.0.0.1", alias="API_HOST")
+    api_port: int = Field(default=8000, alias="API_PORT")
+    # Public base URL of the API, used to build X-Pagination-Next links and to refuse callbacks to ourselves.
+    public_base_url: str = Field(default="", alias="PUBLIC_BASE_URL")
+
+    linkedin_base_url: str = Field(default="http://127.0.0.1:8100", alias="LINKEDIN_BASE_URL")
+    sandbox_port: int = Field(default=8100, alias="SANDBOX_PORT")
+    temporal_ui_port: int = Field(default=8233, alias="TEMPORAL_UI_PORT")
+    temporal_port: int = Field(default=7233, alias="TEMPORAL_PORT")
+
+    # 32-byte keys, base64 (urlsafe or standard). Empty → a key is generated once under data_dir.
+    encryption_key: str = Field(default="", alias="EDGEWISE_ENCRYPTION_KEY")
+
+    safety_profile: SafetyProfile = Field(default="standard", alias="EDGEWISE_SAFETY_PROFILE")
+    allow_private_targets: bool = Field(default=False, alias="ALLOW_PRIVATE_TARGETS")
+    egress_required: bool = Field(default=False, alias="EGRESS_REQUIRED")
+
+    # Seconds a live call waits for its result before answering 202 with the Run.
+    live_timeout_seconds: float = Field(default=60.0, alias="LIVE_TIMEOUT_SECONDS")
+    # Seconds a live call waits for its LinkedIn account before 429 ACCOUNT_BUSY.
+    account_busy_timeout_seconds: float = Field(default=30.0, alias="ACCOUNT_BUSY_TIMEOUT_SECONDS")
+    # Inputs one activity processes per batch, and per-run concurrent account lanes.
+    run_batch_size: int = Field(default=50, alias="RUN_BATCH_SIZE")
+    run_max_lanes: int = Field(default=20, alias="RUN_MAX_LANES")
+    # Timeout of one LinkedIn HTTP request (seconds).
+    linkedin_timeout_seconds: float = Field(default=20.0, alias="LINKEDIN_TIMEOUT_SECONDS")
+
+    log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'edgewise.db').resolve()}"
+
+    @property
+    def api_base_url(self) -> str:
+        return self.public_base_url.rstrip("/") or f"http://{self.api_host}:{self.api_port}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,57 @@
+"""The edgewise Temporal worker: `python worker.py` (or `edgewise worker`) runs every workflow and activity.
+
+Workflows never touch the database or the network; activity classes get their dependencies (engine,
+keyring, adapter factory, Temporal client) from their constructors, built here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from edgewise.config import Settings, get_settings
+from edgewise.temporal import connect
+
+
+def _components(client: Client, settings: Settings) -> tuple[list[type], list[object]]:
+    """Workflow classes and activity callables, wired to their dependencies."""
+    from edgewise.wiring import components
+
+    return components(client, settings)
+
+
+@asynccontextmanager
+async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
+    workflows, activities = _components(client, settings)
+    worker = Worker(
+        client,
+        task_queue=settings.temporal_task_queue,
+        workflows=workflows,
+        activities=activities,
+        max_concurrent_activities=200,
+    )
+    async with worker:
+        yield worker
+
+
+async def main() -> None:
+    from edgewise.logging import setup_logging
+
+    settings = get_settings()
+    setup_logging(settings)
+    from db.migrate import upgrade
+
+    upgrade(settings.resolved_database_url)
+    client = await connect(settings)
+    logging.getLogger("edgewise.worker").info("worker started on task queue %s", settings.temporal_task_queue)
+    async with build_worker(client, settings):
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
