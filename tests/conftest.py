@@ -134,8 +134,9 @@ async def worker(settings: Settings, temporal_client: Client) -> AsyncIterator[A
 
 
 @pytest.fixture(scope="session")
-def api_url(settings: Settings, worker: Any) -> Iterator[str]:
-    """The API over real HTTP (its own Temporal client, as in production)."""
+def api_url(settings: Settings) -> Iterator[str]:
+    """The API over real HTTP (its own Temporal client, as in production). Tests that need workflows to run
+    also request the `worker` fixture (e.g. `pytestmark = pytest.mark.usefixtures("worker")`)."""
     from api.app import create_app
 
     with serve_in_thread(create_app(settings), port=settings.api_port) as url:

@@ -1,0 +1,7 @@
+"""Routes: deliveries (see API.md)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
