@@ -78,6 +78,14 @@ class StepResult:
 StepFn = Callable[[StepContext], Awaitable[StepResult]]
 
 
+def credited_results(is_write: bool, result: StepResult) -> int:
+    """Results that cost credits (API.md §8): rows returned; a write counts only when it did something
+    (connecting to someone already connected or invited costs nothing)."""
+    if is_write:
+        return 1 if any(result.usage.values()) else 0
+    return len(result.outputs)
+
+
 @dataclass(frozen=True)
 class ActionSpec:
     slug: str

@@ -54,6 +54,18 @@ class LeaseRelease(BaseModel):
     lease_id: str
 
 
+class AcquireLeaseInput(BaseModel):
+    """Activity input: ask the per-account workflow (update-with-start) for a lease."""
+
+    linkedin_profile_id: int
+    request: LeaseRequest
+
+
+class ReleaseLeaseInput(BaseModel):
+    linkedin_profile_id: int
+    lease_id: str
+
+
 class AccountWorkflowInput(BaseModel):
     linkedin_profile_id: int
     # State carried across continue-as-new.
@@ -81,6 +93,22 @@ class ConnectOutcome(BaseModel):
     message: str | None = None
 
 
+class ConnectAnnouncement(BaseModel):
+    """Activity `announce_connected`: after a successful connect, emit its event (idempotent on
+    `event_id`) and make sure the account's workflow runs."""
+
+    integration_uid: str
+    linkedin_profile_id: int
+    event: Literal["AUTH_SUCCESS", "AUTH_UPDATED"]
+    event_id: str
+
+
+class DiscardStashInput(BaseModel):
+    """Activity `discard_stash`: erase a SecretStash row a failed connect left behind."""
+
+    stash_uid: str
+
+
 # --- action run workflow --------------------------------------------------------------------------------
 
 class RunWorkflowInput(BaseModel):
@@ -89,6 +117,9 @@ class RunWorkflowInput(BaseModel):
     # Live runs arrive holding their account's lease (taken by the API handler, in arrival order).
     lease_id: str | None = None
     linkedin_profile_id: int | None = None
+    # Inputs per batch activity and concurrent account lanes (from settings, fixed per run).
+    batch_size: int = 50
+    max_lanes: int = 20
     # Carried across continue-as-new.
     batches_done: int = 0
 
@@ -119,6 +150,15 @@ class BatchResult(BaseModel):
 class DeliveryInput(BaseModel):
     delivery_uid: str
     replay: int = 0
+    # The retry plan, fixed from settings when the delivery starts (seconds between attempts, the last value
+    # repeating; the window after the first attempt). Defaults are the contract's (API.md §3).
+    retry_schedule_seconds: list[float] = Field(
+        default_factory=lambda: [5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 7200.0]
+    )
+    max_age_seconds: float = 86400.0
+    # Set by the workflow for each attempt: when this attempt fails, the next one is due then; None → this
+    # is the last attempt (a failure makes the delivery FAILED).
+    next_attempt_at: datetime | None = None
 
 
 class DeliveryStep(BaseModel):
@@ -131,3 +171,27 @@ class DeliveryStep(BaseModel):
 TERMINAL_RUN_STATUSES = frozenset({"SUCCEEDED", "FAILED", "PARTIAL_SUCCEEDED"})
 TERMINAL_INPUT_STATUSES = frozenset({"SUCCEEDED", "FAILED"})
 _ = Field  # re-exported for DTO authors
+
+
+# --- action run workflow: planning and settling ----------------------------------------------------------
+
+class LanePlan(BaseModel):
+    identity_uid: str
+    linkedin_profile_id: int
+
+
+class RunPlan(BaseModel):
+    """The lanes (identity + LinkedIn account) that can work on a run now."""
+
+    lanes: list[LanePlan] = Field(default_factory=list)
+    status: str = "QUEUED"
+
+
+class RunRef(BaseModel):
+    run_uid: str
+
+
+class SettleResult(BaseModel):
+    status: str
+    # Work that can still go (QUEUED inputs): plan again.
+    runnable: bool = False

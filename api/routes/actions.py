@@ -1,7 +1,246 @@
-"""Routes: actions (see API.md)."""
+"""Routes: the action catalog, and starting runs (live and async). API.md §4, §5."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+import hashlib
+import json
+from datetime import timedelta
+from typing import Any
 
-router = APIRouter()
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from sqlmodel import Session, col, select
+from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+
+from api import run_service
+from api.deps import CurrentMember, KeyringDep, SettingsDep, TemporalClientDep
+from api.run_bodies import AsyncRunBody, LiveRunBody
+from api.run_schemas import output_out, run_out
+from db.engine import get_engine, session_scope
+from db.models import Run, RunOutput
+from edgewise.catalog import CATALOG, ActionSpec, InputError, normalize_input
+from edgewise.config import Settings
+from edgewise.cursors import open_cursor, sign_cursor
+from edgewise.errors import ApiError
+from edgewise.timeutil import iso_z, utcnow
+from workflows import search_attributes as sa
+from workflows.contracts import LiveRunResult, RunWorkflowInput, run_workflow_id
+
+router = APIRouter(tags=["actions"])
+
+LIVE_CURSOR_TTL_SECONDS = 24 * 3600
+WRITE_ROLES = ("admin", "ops")
+
+
+def _spec(slug: str) -> ActionSpec:
+    spec = CATALOG.get(slug)
+    if spec is None:
+        raise ApiError("NOT_FOUND", f"no action {slug!r}")
+    return spec
+
+
+def _require_writer(member: Any) -> None:
+    if member.role not in WRITE_ROLES:
+        raise ApiError("FORBIDDEN", f"the {member.role} role may not start runs")
+
+
+@router.get("/v1/actions", summary="The action catalog")
+def list_actions(member: CurrentMember) -> list[dict[str, Any]]:
+    return [spec.catalog_entry() for spec in CATALOG.values()]
+
+
+@router.get("/v1/actions/{slug}", summary="One action of the catalog")
+def get_action(slug: str, member: CurrentMember) -> dict[str, Any]:
+    return _spec(slug).catalog_entry()
+
+
+def _search_attributes(run: Run) -> TypedSearchAttributes:
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(sa.WORKSPACE, run.workspace_uid),
+            SearchAttributePair(sa.IDENTITIES, list(run.identity_ids)),
+            SearchAttributePair(sa.ACTION, run.action_name),
+            SearchAttributePair(sa.RUN_STATUS, run.status),
+        ]
+    )
+
+
+async def start_run_workflow(client: Client, settings: Settings, run: Run, **live: Any) -> Any:
+    from workflows.run import ActionRunWorkflow
+
+    return await client.start_workflow(
+        ActionRunWorkflow.run,
+        RunWorkflowInput(
+            run_uid=run.uid, batch_size=settings.run_batch_size, max_lanes=settings.run_max_lanes, **live
+        ),
+        id=run_workflow_id(run.uid),
+        task_queue=settings.temporal_task_queue,
+        search_attributes=_search_attributes(run),
+    )
+
+
+def _params_hash(parameters: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(parameters, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _base_url(request: Request, settings: Settings) -> str:
+    return settings.public_base_url.rstrip("/") or str(request.base_url).rstrip("/")
+
+
+_RUN_BODY_DOC = {"requestBody": {"required": True, "content": {"application/json": {"schema": {}}}}}
+
+
+@router.post(
+    "/v1/actions/{slug}/run/live",
+    summary="Run an action live (synchronously) for one input",
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+        "schema": LiveRunBody.model_json_schema()}}}},
+    responses={200: {"description": "Array of results; X-Run-Uid, X-Pagination-Next headers"},
+               202: {"description": "Still running after the live timeout: the Run"}},
+)
+async def run_live(
+    slug: str,
+    request: Request,
+    member: CurrentMember,
+    settings: SettingsDep,
+    keyring: KeyringDep,
+    client: TemporalClientDep,
+    cursor: str | None = Query(default=None, description="opaque cursor from X-Pagination-Next"),
+) -> JSONResponse:
+    spec = _spec(slug)
+    _require_writer(member)
+    body = run_service.parse_body(LiveRunBody, await request.body())
+    parameters = run_service.check_parameters(spec, body.parameters)
+    try:
+        item = normalize_input(spec, body.input, "input")
+    except InputError as exc:
+        raise run_service.validation_error([{"field": exc.field, "message": exc.message}]) from None
+    engine = get_engine(settings)
+    page_state: dict[str, Any] | None = None
+    produced = 0
+    with Session(engine) as session:
+        selected = run_service.check_identities(
+            session, member.workspace_uid, spec, body.identity_mode, body.identity_ids
+        )
+        if cursor is not None:
+            try:
+                pinned = open_cursor(keyring, member.workspace_uid, cursor)
+            except ValueError as exc:
+                raise run_service.validation_error([{"field": "cursor", "message": str(exc)}]) from None
+            if (pinned.get("a"), pinned.get("t"), pinned.get("p")) != (slug, item.target_key, _params_hash(parameters)):
+                raise run_service.validation_error(
+                    [{"field": "cursor", "message": "cursor was issued for another action, input or parameters"}]
+                )
+            selected = run_service.SelectedIdentities([str(pinned["i"])], "direct")
+            page_state, produced = pinned.get("s"), int(pinned.get("n", 0))
+        target = run_service.choose_live_identity(session, member.workspace_uid, spec, selected, settings)
+    assert target.integration.linkedin_profile_id is not None
+    from api.leases import acquire_live_lease, release_live_lease
+    from db.models import new_uid
+
+    run_uid = new_uid()
+    grant = await acquire_live_lease(client, settings, target.integration.linkedin_profile_id, f"live:{run_uid}")
+    try:
+        with session_scope(engine) as session:
+            run = run_service.create_run(
+                session, keyring, workspace_uid=member.workspace_uid, spec=spec, mode=selected.mode, body=body,
+                identity_ids=[target.identity_uid], parameters=parameters, inputs=[item],
+                live_page={"page_state": page_state, "produced": produced}, run_uid=run_uid,
+            )
+        handle = await start_run_workflow(
+            client, settings, run, live=True, lease_id=grant.lease_id,
+            linkedin_profile_id=target.integration.linkedin_profile_id,
+        )
+    except BaseException:
+        await release_live_lease(client, target.integration.linkedin_profile_id, grant.lease_id or "")
+        raise
+    try:
+        result: LiveRunResult = await asyncio.wait_for(handle.result(), timeout=settings.live_timeout_seconds)
+    except TimeoutError:
+        with Session(engine) as session:
+            fresh = session.get(Run, run_uid)
+            assert fresh is not None
+            return JSONResponse(run_out(fresh), status_code=202, headers={"X-Run-Uid": run_uid})
+    headers = {"X-Run-Uid": run_uid}
+    if result.error is not None:
+        raise _live_error(result.error, headers)
+    with Session(engine) as session:
+        fresh = session.get(Run, run_uid)
+        assert fresh is not None
+        rows = session.exec(
+            select(RunOutput).where(RunOutput.run_uid == run_uid).order_by(col(RunOutput.id))
+        ).all()
+        next_state = (fresh.live_page or {}).get("next_page_state")
+        if next_state is not None:
+            token = sign_cursor(
+                keyring, member.workspace_uid,
+                {"a": slug, "t": item.target_key, "p": _params_hash(parameters), "i": target.identity_uid,
+                 "s": next_state, "n": int((fresh.live_page or {}).get("next_produced", 0))},
+                LIVE_CURSOR_TTL_SECONDS,
+            )
+            from urllib.parse import quote
+
+            headers["X-Pagination-Next"] = (
+                f"{_base_url(request, settings)}/v1/actions/{slug}/run/live?cursor={quote(token)}"
+            )
+        return JSONResponse([output_out(r) for r in rows], status_code=200, headers=headers)
+
+
+def _live_error(error: dict[str, Any], headers: dict[str, str]) -> ApiError:
+    label = str(error.get("error_label") or "LK_ERROR")
+    params = dict(error.get("params") or {})
+    if label == "LIMIT_REACHED":
+        retry = float(params.pop("retry_after_seconds", 60))
+        params.setdefault("postponed_until", iso_z(utcnow() + timedelta(seconds=retry)))
+        headers = {**headers, "Retry-After": str(int(retry))}
+    return ApiError(label, str(error.get("message") or label), params=params, headers=headers)
+
+
+@router.post(
+    "/v1/actions/{slug}/run/async",
+    status_code=202,
+    summary="Run an action asynchronously over many inputs",
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+        "schema": AsyncRunBody.model_json_schema()}}}},
+    responses={202: {"description": "The Run"}},
+)
+async def run_async(
+    slug: str,
+    request: Request,
+    member: CurrentMember,
+    settings: SettingsDep,
+    keyring: KeyringDep,
+    client: TemporalClientDep,
+) -> JSONResponse:
+    spec = _spec(slug)
+    _require_writer(member)
+    raw = await request.body()
+    body = run_service.parse_body(AsyncRunBody, raw)
+    parameters = run_service.check_parameters(spec, body.parameters)
+    inputs = run_service.normalize_inputs(spec, body.inputs)
+    callback_url: str | None = None
+    if body.callback is not None:
+        from edgewise.targets import validate_target_url
+
+        callback_url = validate_target_url(body.callback.url, settings, "callback.url")
+    engine = get_engine(settings)
+    with Session(engine) as session:
+        selected = run_service.check_identities(
+            session, member.workspace_uid, spec, body.identity_mode, body.identity_ids
+        )
+    with session_scope(engine) as session:
+        run = run_service.create_run(
+            session, keyring, workspace_uid=member.workspace_uid, spec=spec, mode=selected.mode, body=body,
+            identity_ids=selected.identity_ids, parameters=parameters, inputs=inputs, callback_url=callback_url,
+        )
+    try:
+        await start_run_workflow(client, settings, run)
+    except BaseException:
+        # Compensate: the run never started, so it must not exist.
+        from api.run_store_api import delete_run
+
+        delete_run(engine, run.uid)
+        raise
+    return JSONResponse(run_out(run), status_code=202)

@@ -1,7 +1,224 @@
-"""Routes: runs (see API.md)."""
+"""Routes: runs — list, get, status, inputs and outputs (cursor-paged), stop and resume. API.md §5."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import logging
+from typing import Any
+from urllib.parse import quote
 
-router = APIRouter()
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import update
+from sqlmodel import Session, col, func, select
+
+from api import run_service
+from api.deps import CurrentMember, KeyringDep, SettingsDep, TemporalClientDep
+from api.run_schemas import input_out, output_out, run_out, run_status_out
+from db.engine import get_engine, session_scope
+from db.models import Integration, Run, RunIdentity, RunInput, RunOutput
+from edgewise.cursors import open_cursor, sign_cursor
+from edgewise.errors import ApiError
+from edgewise.runstate import TERMINAL_RUN_STATES
+from edgewise.timeutil import utcnow
+from workflows.contracts import run_workflow_id
+
+router = APIRouter(tags=["runs"])
+log = logging.getLogger("edgewise.api.runs")
+
+RUN_STATUSES = ("CREATED", "QUEUED", "SCHEDULED", "RUNNING", "BLOCKED", "STOPPED", "SUCCEEDED", "FAILED",
+                "PARTIAL_SUCCEEDED")
+
+
+def _get_run(session: Session, workspace_uid: str, uid: str) -> Run:
+    run = session.get(Run, uid)
+    if run is None or run.workspace_uid != workspace_uid:
+        raise ApiError("NOT_FOUND", f"run {uid} not found")
+    return run
+
+
+def _require_writer(member: Any) -> None:
+    if member.role not in ("admin", "ops"):
+        raise ApiError("FORBIDDEN", f"the {member.role} role may not change runs")
+
+
+def _bad_query(field: str, message: str) -> ApiError:
+    return run_service.validation_error([{"field": field, "message": message}])
+
+
+async def _signal(client: Any, run_uid: str, name: str) -> None:
+    """Tell the run's workflow; a workflow that already ended has nothing to stop or resume."""
+    from temporalio.service import RPCError
+
+    try:
+        await client.get_workflow_handle(run_workflow_id(run_uid)).signal(name)
+    except RPCError as exc:
+        log.warning("signal %s to run %s not delivered: %s", name, run_uid, exc.message)
+
+
+@router.get("/v1/runs", summary="List runs (newest first)")
+def list_runs(
+    member: CurrentMember,
+    settings: SettingsDep,
+    status: list[str] | None = Query(default=None),
+    action_name: list[str] | None = Query(default=None),
+    execution_mode: list[str] | None = Query(default=None),
+    identity_uid: list[str] | None = Query(default=None),
+    schedule_uid: list[str] | None = Query(default=None),
+    limit: int = Query(default=20),
+    offset: int = Query(default=0),
+    sort: str = Query(default="-created_at"),
+) -> JSONResponse:
+    if not 1 <= limit <= 100:
+        raise _bad_query("limit", "must be between 1 and 100")
+    if offset < 0:
+        raise _bad_query("offset", "must be ≥ 0")
+    if sort not in ("created_at", "-created_at"):
+        raise _bad_query("sort", "must be created_at or -created_at")
+    for value in status or []:
+        if value not in RUN_STATUSES:
+            raise _bad_query("status", f"unknown status {value!r}")
+    for value in execution_mode or []:
+        if value not in ("LIVE", "ASYNC", "SCHEDULED"):
+            raise _bad_query("execution_mode", f"unknown execution mode {value!r}")
+    query = select(Run).where(Run.workspace_uid == member.workspace_uid)
+    if status:
+        query = query.where(col(Run.status).in_(status))
+    if action_name:
+        query = query.where(col(Run.action_name).in_(action_name))
+    if execution_mode:
+        query = query.where(col(Run.execution_mode).in_(execution_mode))
+    if schedule_uid:
+        query = query.where(col(Run.schedule_uid).in_(schedule_uid))
+    if identity_uid:
+        query = query.where(
+            col(Run.uid).in_(select(RunIdentity.run_uid).where(col(RunIdentity.identity_uid).in_(identity_uid)))
+        )
+    with Session(get_engine(settings)) as session:
+        total = session.exec(select(func.count()).select_from(query.subquery())).one()
+        order = col(Run.created_at).asc() if sort == "created_at" else col(Run.created_at).desc()
+        rows = session.exec(query.order_by(order, col(Run.uid)).offset(offset).limit(limit)).all()
+        return JSONResponse([run_out(r) for r in rows], headers={"X-Total-Count": str(total)})
+
+
+@router.get("/v1/runs/{uid}", summary="One run")
+def get_run(uid: str, member: CurrentMember, settings: SettingsDep) -> dict[str, Any]:
+    with Session(get_engine(settings)) as session:
+        return run_out(_get_run(session, member.workspace_uid, uid))
+
+
+@router.get("/v1/runs/{uid}/status", summary="A run's progress")
+def get_run_status(uid: str, member: CurrentMember, settings: SettingsDep) -> dict[str, Any]:
+    with Session(get_engine(settings)) as session:
+        return run_status_out(_get_run(session, member.workspace_uid, uid))
+
+
+def _page(
+    request: Request, member: Any, keyring: Any, settings: Any, uid: str, cursor: str | None, limit: int,
+    model: type[RunInput] | type[RunOutput], render: Any,
+) -> JSONResponse:
+    if not 1 <= limit <= 500:
+        raise _bad_query("limit", "must be between 1 and 500")
+    after = 0
+    if cursor is not None:
+        try:
+            pinned = open_cursor(keyring, member.workspace_uid, cursor)
+        except ValueError as exc:
+            raise _bad_query("cursor", str(exc)) from None
+        if pinned.get("r") != uid or pinned.get("k") != model.__tablename__:
+            raise _bad_query("cursor", "cursor was issued for another listing")
+        after = int(pinned.get("after", 0))
+    with Session(get_engine(settings)) as session:
+        run = _get_run(session, member.workspace_uid, uid)
+        id_col = col(model.id)  # type: ignore[attr-defined]
+        rows = session.exec(
+            select(model).where(model.run_uid == uid, id_col > after).order_by(id_col).limit(limit + 1)
+        ).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        last = int(rows[-1].id) if rows else after  # type: ignore[arg-type]
+        finished = run.status in TERMINAL_RUN_STATES or run.status == "STOPPED"
+        headers: dict[str, str] = {}
+        if more or not finished:
+            token = sign_cursor(keyring, member.workspace_uid, {"r": uid, "k": model.__tablename__, "after": last},
+                                None)
+            base = settings.public_base_url.rstrip("/") or str(request.base_url).rstrip("/")
+            headers["X-Pagination-Next"] = f"{base}{request.url.path}?cursor={quote(token)}&limit={limit}"
+        return JSONResponse([render(r) for r in rows], headers=headers)
+
+
+@router.get("/v1/runs/{uid}/inputs", summary="A run's input rows, in insertion order (cursor-paged)")
+def list_inputs(
+    uid: str, request: Request, member: CurrentMember, keyring: KeyringDep, settings: SettingsDep,
+    cursor: str | None = Query(default=None), limit: int = Query(default=100),
+) -> JSONResponse:
+    return _page(request, member, keyring, settings, uid, cursor, limit, RunInput, input_out)
+
+
+@router.get("/v1/runs/{uid}/outputs", summary="A run's output rows, in insertion order (cursor-paged)")
+def list_outputs(
+    uid: str, request: Request, member: CurrentMember, keyring: KeyringDep, settings: SettingsDep,
+    cursor: str | None = Query(default=None), limit: int = Query(default=100),
+) -> JSONResponse:
+    return _page(request, member, keyring, settings, uid, cursor, limit, RunOutput, output_out)
+
+
+@router.post("/v1/runs/{uid}/stop", summary="Stop a run (resumable)")
+async def stop_run(uid: str, member: CurrentMember, settings: SettingsDep,
+                   client: TemporalClientDep) -> dict[str, Any]:
+    _require_writer(member)
+    engine = get_engine(settings)
+    with session_scope(engine) as session:
+        run = _get_run(session, member.workspace_uid, uid)
+        if run.status in TERMINAL_RUN_STATES:
+            raise ApiError("CONFLICT", f"run is {run.status}; a finished run cannot be stopped")
+        if not run.stopped:
+            run.stopped = True
+            session.execute(
+                update(RunInput)
+                .where(col(RunInput.run_uid) == uid, col(RunInput.status).in_(["QUEUED", "SCHEDULED", "BLOCKED"]))
+                .values(status="STOPPED", postponed_until=None)
+            )
+            session.add(run)
+    await _signal(client, uid, "stop")
+    from activities.run_store import refresh_run
+
+    refresh_run(engine, uid)
+    with Session(engine) as session:
+        return run_out(_get_run(session, member.workspace_uid, uid))
+
+
+@router.post("/v1/runs/{uid}/resume", summary="Resume a STOPPED or BLOCKED run")
+async def resume_run(uid: str, member: CurrentMember, settings: SettingsDep,
+                     client: TemporalClientDep) -> dict[str, Any]:
+    _require_writer(member)
+    engine = get_engine(settings)
+    with session_scope(engine) as session:
+        run = _get_run(session, member.workspace_uid, uid)
+        if run.status in TERMINAL_RUN_STATES:
+            raise ApiError("CONFLICT", f"run is {run.status}; a finished run cannot be resumed")
+        if run.status not in ("STOPPED", "BLOCKED") and not run.stopped:
+            raise ApiError("CONFLICT", f"run is {run.status}; only STOPPED or BLOCKED runs resume")
+        valid = session.exec(
+            select(func.count()).select_from(Integration).where(
+                col(Integration.identity_uid).in_(run.identity_ids) if run.identity_ids
+                else Integration.workspace_uid == run.workspace_uid,
+                Integration.status == "VALID",
+                col(Integration.deleted_at).is_(None),
+            )
+        ).one()
+        if not valid:
+            raise ApiError("INTEGRATION_INVALID", "no identity of this run has a VALID LinkedIn integration")
+        run.stopped = False
+        run.updated_at = utcnow()
+        session.execute(
+            update(RunInput)
+            .where(col(RunInput.run_uid) == uid, col(RunInput.status).in_(["STOPPED", "BLOCKED"]))
+            .values(status="QUEUED", error=None)
+        )
+        session.add(run)
+    await _signal(client, uid, "resume")
+    from activities.run_store import refresh_run
+
+    refresh_run(engine, uid)
+    with Session(engine) as session:
+        return run_out(_get_run(session, member.workspace_uid, uid))

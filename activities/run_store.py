@@ -1,0 +1,355 @@
+"""Database work of action runs (sync SQLModel; activities call it through asyncio.to_thread).
+
+Claiming is atomic per input (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite's BEGIN IMMEDIATE serialises),
+and each step's outputs, ledger row and paging progress commit together, so a retried activity never
+duplicates an output or a ledger row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from db.engine import session_scope
+from db.models import Identity, Integration, LedgerEntry, Run, RunInput, RunOutput, Workspace
+from edgewise.runstate import derive_run_status, inputs_done
+from edgewise.timeutil import utcnow
+
+
+def ledger_token(run_input_uid: str, page_state: dict[str, Any] | None) -> str:
+    """One ledger row per executed step: the page state before the step names the step."""
+    basis = json.dumps(page_state, sort_keys=True) if page_state else "first"
+    return hashlib.sha256(f"{run_input_uid}:{basis}".encode()).hexdigest()
+
+
+def write_token(run_input_uid: str) -> str:
+    """LinkedIn's originToken for this input's write: the same on every retry → exactly one write."""
+    return f"ew-{run_input_uid}"
+
+
+@dataclass
+class ClaimedInput:
+    uid: str
+    index: int
+    input: dict[str, Any]
+    custom_data: dict[str, Any] | None
+    page_state: dict[str, Any] | None
+    output_count: int
+
+
+@dataclass
+class Lane:
+    """Who executes a run's inputs: an identity and its VALID integration (None when not usable)."""
+
+    identity_uid: str
+    integration_uid: str | None
+    linkedin_profile_id: int | None
+    level: str | None
+    status: str | None  # the integration's status, or None without one
+
+
+@dataclass
+class StepWrite:
+    """What one executed step writes."""
+
+    input_uid: str
+    page_state_before: dict[str, Any] | None
+    outputs: list[dict[str, Any]]
+    next_page_state: dict[str, Any] | None
+    finished: bool
+    usage: dict[str, int]
+    results: int
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+
+
+def load_run(engine: Engine, run_uid: str) -> Run | None:
+    with Session(engine, expire_on_commit=False) as session:
+        return session.get(Run, run_uid)
+
+
+def lane_for(engine: Engine, identity_uid: str) -> Lane:
+    with Session(engine) as session:
+        integration = session.exec(
+            select(Integration).where(
+                Integration.identity_uid == identity_uid, col(Integration.deleted_at).is_(None)
+            )
+        ).first()
+        if integration is None:
+            return Lane(identity_uid, None, None, None, None)
+        return Lane(
+            identity_uid,
+            integration.uid,
+            integration.linkedin_profile_id,
+            integration.level,
+            integration.status,
+        )
+
+
+def lanes_for_run(engine: Engine, run: Run) -> list[Lane]:
+    """The identities a run may use: its identity_ids, or (auto) every identity with a VALID integration."""
+    if run.identity_mode == "auto" and not run.identity_ids:
+        with Session(engine) as session:
+            rows = session.exec(
+                select(Integration.identity_uid)
+                .join(Identity, col(Identity.uid) == col(Integration.identity_uid))
+                .where(
+                    Integration.workspace_uid == run.workspace_uid,
+                    Integration.status == "VALID",
+                    col(Integration.deleted_at).is_(None),
+                    col(Identity.deleted_at).is_(None),
+                )
+            ).all()
+        identity_uids = sorted(set(rows))
+    else:
+        identity_uids = list(run.identity_ids)
+    return [lane_for(engine, uid) for uid in identity_uids]
+
+
+def claim_inputs(engine: Engine, run_uid: str, identity_uid: str, batch_uid: str, limit: int) -> list[ClaimedInput]:
+    """This batch's inputs: first those it already claimed (a retried activity), then new QUEUED ones."""
+    with session_scope(engine) as session:
+        mine = session.exec(
+            select(RunInput)
+            .where(RunInput.run_uid == run_uid, RunInput.batch_uid == batch_uid, RunInput.status == "RUNNING")
+            .order_by(col(RunInput.id))
+        ).all()
+        claimed = list(mine)
+        if len(claimed) < limit:
+            query = (
+                select(RunInput)
+                .where(
+                    RunInput.run_uid == run_uid,
+                    RunInput.status == "QUEUED",
+                    (col(RunInput.identity_uid).is_(None)) | (RunInput.identity_uid == identity_uid),
+                )
+                .order_by(col(RunInput.id))
+                .limit(limit - len(claimed))
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            fresh = session.exec(query).all()
+            now = utcnow()
+            for row in fresh:
+                row.status = "RUNNING"
+                row.batch_uid = batch_uid
+                row.identity_uid = identity_uid
+                row.started_at = row.started_at or now
+                row.postponed_until = None
+                session.add(row)
+            claimed.extend(fresh)
+        return [
+            ClaimedInput(r.uid, r.index, dict(r.input), r.custom_data, r.page_state, r.output_count) for r in claimed
+        ]
+
+
+def count_assignable(engine: Engine, run_uid: str, identity_uid: str) -> int:
+    with Session(engine) as session:
+        return int(
+            session.exec(
+                select(func.count())
+                .select_from(RunInput)
+                .where(
+                    RunInput.run_uid == run_uid,
+                    RunInput.status == "QUEUED",
+                    (col(RunInput.identity_uid).is_(None)) | (RunInput.identity_uid == identity_uid),
+                )
+            ).one()
+        )
+
+
+def record_steps(
+    engine: Engine,
+    run: Run,
+    identity_uid: str,
+    linkedin_profile_id: int | None,
+    credit_multiplier: float,
+    credit_ratio: float,
+    steps: list[StepWrite],
+) -> None:
+    """Commit several steps at once: outputs, ledger rows, paging progress, input completion, counters."""
+    if not steps:
+        return
+    now = utcnow()
+    total_outputs = 0
+    total_cents = 0
+    with session_scope(engine) as session:
+        for step in steps:
+            row = session.exec(select(RunInput).where(RunInput.uid == step.input_uid)).one()
+            token = ledger_token(step.input_uid, step.page_state_before)
+            if session.exec(select(LedgerEntry.id).where(LedgerEntry.idempotency_token == token)).first():
+                continue  # already recorded by an earlier attempt
+            if step.outputs:
+                session.execute(
+                    insert(RunOutput),
+                    [
+                        {
+                            "run_uid": run.uid,
+                            "run_input_uid": step.input_uid,
+                            "seq": row.output_count + i,
+                            "identity_uid": identity_uid,
+                            "data": output,
+                            "custom_data": row.custom_data,
+                            "extracted_at": now,
+                        }
+                        for i, output in enumerate(step.outputs)
+                    ],
+                )
+            cents = round(credit_ratio * step.results * credit_multiplier * 100)
+            session.add(
+                LedgerEntry(
+                    idempotency_token=token,
+                    workspace_uid=run.workspace_uid,
+                    identity_uid=identity_uid,
+                    linkedin_profile_id=linkedin_profile_id,
+                    run_uid=run.uid,
+                    run_input_uid=step.input_uid,
+                    action_name=run.action_name,
+                    buckets={k: v for k, v in step.usage.items() if v},
+                    results=step.results,
+                    credits_cents=cents,
+                    at=now,
+                )
+            )
+            row.output_count += len(step.outputs)
+            row.page_state = step.next_page_state
+            if step.finished:
+                row.status = "SUCCEEDED"
+                row.finished_at = now
+                row.batch_uid = None
+            session.add(row)
+            total_outputs += len(step.outputs)
+            total_cents += cents
+            if step.warnings:
+                _add_warnings(session, run.uid, step.warnings)
+        session.execute(
+            update(Run)
+            .where(col(Run.uid) == run.uid)
+            .values(
+                output_count=Run.output_count + total_outputs,
+                credits_used_cents=Run.credits_used_cents + total_cents,
+                updated_at=now,
+            )
+        )
+        if total_cents:
+            session.execute(
+                update(Workspace)
+                .where(col(Workspace.uid) == run.workspace_uid)
+                .values(credits_used_cents=Workspace.credits_used_cents + total_cents)
+            )
+
+
+def _add_warnings(session: Session, run_uid: str, warnings: list[dict[str, Any]]) -> None:
+    run = session.get(Run, run_uid)
+    if run is None:
+        return
+    labels = {w.get("label") for w in run.warnings}
+    new = [w for w in warnings if w.get("label") not in labels]
+    if new:
+        run.warnings = [*run.warnings, *new]
+        session.add(run)
+
+
+def finish_input(engine: Engine, input_uid: str, status: str, error: dict[str, Any] | None = None) -> None:
+    with session_scope(engine) as session:
+        row = session.exec(select(RunInput).where(RunInput.uid == input_uid)).one()
+        row.status = status
+        row.error = error
+        row.batch_uid = None
+        if status in ("SUCCEEDED", "FAILED"):
+            row.finished_at = utcnow()
+        session.add(row)
+
+
+def release_batch(engine: Engine, run_uid: str, batch_uid: str, status: str,
+                  postponed_until: datetime | None = None, error: dict[str, Any] | None = None) -> int:
+    """Hand a batch's unfinished inputs back (QUEUED), or hold them (BLOCKED / SCHEDULED)."""
+    with session_scope(engine) as session:
+        result = session.execute(
+            update(RunInput)
+            .where(
+                col(RunInput.run_uid) == run_uid,
+                col(RunInput.batch_uid) == batch_uid,
+                col(RunInput.status) == "RUNNING",
+            )
+            .values(status=status, batch_uid=None, postponed_until=postponed_until, error=error)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def block_unassignable(engine: Engine, run_uid: str, identity_uids: list[str], error: dict[str, Any]) -> int:
+    """Inputs that only these (unusable) identities could run go BLOCKED."""
+    with session_scope(engine) as session:
+        result = session.execute(
+            update(RunInput)
+            .where(
+                col(RunInput.run_uid) == run_uid,
+                col(RunInput.status) == "QUEUED",
+                col(RunInput.identity_uid).in_(identity_uids) | col(RunInput.identity_uid).is_(None),
+            )
+            .values(status="BLOCKED", error=error)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def status_counts(session: Session, run_uid: str) -> dict[str, int]:
+    rows = session.exec(
+        select(RunInput.status, func.count()).where(RunInput.run_uid == run_uid).group_by(RunInput.status)
+    ).all()
+    return {status: int(n) for status, n in rows}
+
+
+def refresh_run(engine: Engine, run_uid: str, *, starting: bool = False) -> tuple[str, dict[str, int]]:
+    """Recompute the run's derived fields from its inputs; returns (status, counts)."""
+    now = utcnow()
+    with session_scope(engine) as session:
+        run = session.get(Run, run_uid)
+        if run is None:
+            return "GONE", {}
+        counts = status_counts(session, run_uid)
+        status = derive_run_status(counts, stopped=run.stopped)
+        run.status = status
+        run.inputs_done = inputs_done(counts)
+        if starting and run.started_at is None:
+            run.started_at = now
+        if status == "SCHEDULED":
+            run.postponed_until = session.exec(
+                select(func.min(RunInput.postponed_until)).where(
+                    RunInput.run_uid == run_uid, RunInput.status == "SCHEDULED"
+                )
+            ).one()
+        else:
+            run.postponed_until = None
+        if status in ("SUCCEEDED", "FAILED", "PARTIAL_SUCCEEDED"):
+            run.finished_at = run.finished_at or now
+            if status == "FAILED" and run.last_error is None:
+                failed = session.exec(
+                    select(RunInput.error).where(RunInput.run_uid == run_uid, RunInput.status == "FAILED").limit(1)
+                ).first()
+                run.last_error = failed
+        run.updated_at = now
+        session.add(run)
+        return status, counts
+
+
+def requeue_orphans(engine: Engine, run_uid: str) -> int:
+    """Inputs left RUNNING by a batch that gave up (no lane is active when a run is planned): back to QUEUED.
+    Their paging progress is kept, so nothing already recorded is fetched or sent twice."""
+    with session_scope(engine) as session:
+        result = session.execute(
+            update(RunInput)
+            .where(col(RunInput.run_uid) == run_uid, col(RunInput.status) == "RUNNING")
+            .values(status="QUEUED", batch_uid=None)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def is_stopped(engine: Engine, run_uid: str) -> bool:
+    with Session(engine) as session:
+        return bool(session.exec(select(Run.stopped).where(Run.uid == run_uid)).first())

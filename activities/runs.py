@@ -1,0 +1,338 @@
+"""Activities of the action-run workflow: plan lanes, execute batches of inputs, execute a live page,
+settle the run. They load inputs and cookies from the database by uid and write outputs back; only uids
+and counts cross the Temporal boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from temporalio import activity
+
+from activities import run_store
+from activities.deps import ActivityDeps
+from activities.run_store import ClaimedInput, Lane, StepWrite
+from edgewise.catalog import (
+    CATALOG,
+    ActionSpec,
+    StepContext,
+    credited_results,
+    effective_max_results,
+    level_allows,
+)
+from edgewise.runstate import TERMINAL_RUN_STATES
+from linkedin.protocol import (
+    AccountRestricted,
+    LinkedInAdapter,
+    LinkedInError,
+    LinkedInUnavailable,
+    SessionExpired,
+    Throttled,
+)
+from workflows.contracts import (
+    BatchInput,
+    BatchResult,
+    LanePlan,
+    LiveRunResult,
+    RunPlan,
+    RunRef,
+    SettleResult,
+)
+
+log = logging.getLogger("edgewise.runs")
+
+# Reads buffered before one commit; writes and multi-page inputs commit every step.
+_READ_FLUSH_EVERY = 25
+# How often (in inputs) a batch looks whether its run was stopped.
+_STOP_CHECK_EVERY = 5
+# In-activity retries of a transient LinkedIn failure before the input fails with LK_ERROR.
+_TRANSIENT_RETRIES = 2
+
+
+def error_body(exc: LinkedInError) -> dict[str, Any]:
+    return {"error_label": exc.label, "message": exc.message, "params": exc.params}
+
+
+class _LaneStop(Exception):
+    """Account-level trouble: stop the batch, hold its inputs, tell the workflow."""
+
+    def __init__(self, label: str, hold_status: str, error: dict[str, Any], retry_after: float | None = None):
+        super().__init__(label)
+        self.label = label
+        self.hold_status = hold_status
+        self.error = error
+        self.retry_after = retry_after
+
+
+class RunActivities:
+    def __init__(self, deps: ActivityDeps):
+        self.deps = deps
+
+    # -- helpers -------------------------------------------------------------------------------------
+
+    async def _db(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(fn, self.deps.engine, *args, **kwargs)
+
+    async def _adapter(self, lane: Lane) -> LinkedInAdapter:
+        from activities.sessions import load_session
+
+        assert lane.integration_uid is not None
+        cookies, sink = await load_session(self.deps, lane.integration_uid)
+        return self.deps.adapter_factory(cookies, sink)
+
+    async def _account_trouble(self, lane: Lane, exc: LinkedInError) -> _LaneStop | None:
+        """Session expiry and restriction change the integration (once) and hold the lane's work."""
+        from activities.sessions import mark_restricted, mark_session_expired
+
+        if isinstance(exc, SessionExpired):
+            if lane.integration_uid:
+                await mark_session_expired(self.deps, lane.integration_uid, reason=exc.message)
+            return _LaneStop("INTEGRATION_INVALID", "BLOCKED", error_body(exc))
+        if isinstance(exc, AccountRestricted):
+            if lane.integration_uid:
+                await mark_restricted(self.deps, lane.integration_uid)
+            return _LaneStop("INTEGRATION_RESTRICTED", "BLOCKED", error_body(exc))
+        if isinstance(exc, Throttled):
+            return _LaneStop("THROTTLED", "QUEUED", error_body(exc), retry_after=exc.retry_after_seconds)
+        return None
+
+    async def _step_with_retries(self, spec: ActionSpec, ctx: StepContext) -> Any:
+        for attempt in range(_TRANSIENT_RETRIES + 1):
+            try:
+                return await spec.step(ctx)
+            except LinkedInUnavailable:
+                if attempt == _TRANSIENT_RETRIES:
+                    raise
+                await asyncio.sleep(0.5 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    # -- planning ------------------------------------------------------------------------------------
+
+    @activity.defn(name="plan_run")
+    async def plan_run(self, ref: RunRef) -> RunPlan:
+        """Which identities can work on this run now; inputs nobody can run are held or failed."""
+        run = await self._db(run_store.load_run, ref.run_uid)
+        if run is None:
+            return RunPlan(lanes=[], status="GONE")
+        spec = CATALOG[run.action_name]
+        await self._db(run_store.requeue_orphans, run.uid)
+        lanes: list[Lane] = await self._db(run_store.lanes_for_run, run)
+        usable = [
+            LanePlan(identity_uid=lane.identity_uid, linkedin_profile_id=lane.linkedin_profile_id)
+            for lane in lanes
+            if lane.status == "VALID" and lane.linkedin_profile_id is not None
+            and level_allows(lane.level, spec.required_level)
+        ]
+        if not usable:
+            wrong_level = [
+                lane for lane in lanes if lane.status == "VALID" and not level_allows(lane.level, spec.required_level)
+            ]
+            if lanes and len(wrong_level) == len(lanes):
+                error = {"error_label": "SN_ACCOUNT_UPGRADE",
+                         "message": f"{spec.slug} needs a {spec.required_level} account", "params": {}}
+                await self._db(_fail_queued, run.uid, error)
+            elif run.identity_mode == "auto" or not lanes:
+                error = {"error_label": "NO_VALID_ACCOUNT_CONFIGURED",
+                         "message": "no identity has a VALID LinkedIn integration", "params": {}}
+                await self._db(_fail_queued, run.uid, error)
+            else:
+                error = {"error_label": "INTEGRATION_INVALID",
+                         "message": "the identity's LinkedIn session is not valid; reconnect it", "params": {}}
+                await self._db(run_store.block_unassignable, run.uid, [lane.identity_uid for lane in lanes], error)
+        status, _ = await self._db(run_store.refresh_run, run.uid, starting=True)
+        return RunPlan(lanes=usable, status=status)
+
+    # -- async batches -------------------------------------------------------------------------------
+
+    @activity.defn(name="run_batch")
+    async def run_batch(self, inp: BatchInput) -> BatchResult:
+        run = await self._db(run_store.load_run, inp.run_uid)
+        if run is None:
+            return BatchResult()
+        spec = CATALOG[run.action_name]
+        lane: Lane = await self._db(run_store.lane_for, inp.identity_uid)
+        if lane.status != "VALID" or lane.integration_uid is None:
+            label = "INTEGRATION_RESTRICTED" if lane.status == "RESTRICTED" else "INTEGRATION_INVALID"
+            return BatchResult(lane_error=label)
+        if run.stopped:
+            return BatchResult(remaining=0)
+        claimed: list[ClaimedInput] = await self._db(
+            run_store.claim_inputs, run.uid, inp.identity_uid, inp.batch_uid, inp.max_inputs
+        )
+        if not claimed:
+            return BatchResult(remaining=await self._db(run_store.count_assignable, run.uid, inp.identity_uid))
+        await self._db(run_store.refresh_run, run.uid)
+        adapter = await self._adapter(lane)
+        multiplier = 1.5 if run.identity_mode == "managed" else 1.0
+        buffer: list[StepWrite] = []
+        processed = outputs = 0
+
+        async def flush() -> None:
+            await self._db(
+                run_store.record_steps, run, inp.identity_uid, lane.linkedin_profile_id, multiplier,
+                spec.credit_ratio, list(buffer),
+            )
+            buffer.clear()
+
+        try:
+            for position, item in enumerate(claimed):
+                # A member's stop takes effect between inputs: what was sent finishes, the rest waits.
+                if position and position % _STOP_CHECK_EVERY == 0 and await self._db(run_store.is_stopped, run.uid):
+                    await flush()
+                    await self._db(run_store.release_batch, run.uid, inp.batch_uid, "STOPPED")
+                    break
+                page_state = item.page_state
+                produced = item.output_count
+                try:
+                    while True:
+                        ctx = StepContext(
+                            adapter=adapter, input=item.input, parameters=run.parameters, page_state=page_state,
+                            write_token=run_store.write_token(item.uid),
+                            max_results=effective_max_results(spec, run.parameters), produced=produced,
+                            ceiling=spec.max_results or 0,
+                        )
+                        result = await self._step_with_retries(spec, ctx)
+                        buffer.append(StepWrite(
+                            input_uid=item.uid, page_state_before=page_state, outputs=result.outputs,
+                            next_page_state=result.page_state, finished=result.page_state is None,
+                            usage=result.usage, results=credited_results(spec.is_write, result),
+                            warnings=result.warnings,
+                        ))
+                        outputs += len(result.outputs)
+                        produced += len(result.outputs)
+                        page_state = result.page_state
+                        if spec.is_write or spec.page_size or len(buffer) >= _READ_FLUSH_EVERY:
+                            await flush()
+                        activity.heartbeat(item.index)
+                        if page_state is None:
+                            break
+                except LinkedInError as exc:
+                    trouble = await self._account_trouble(lane, exc)
+                    if trouble is not None:
+                        raise trouble from None
+                    await flush()
+                    await self._db(run_store.finish_input, item.uid, "FAILED", error_body(exc))
+                processed += 1
+            await flush()
+        except _LaneStop as stop:
+            await flush()
+            await self._db(run_store.release_batch, run.uid, inp.batch_uid, stop.hold_status, None,
+                           stop.error if stop.hold_status == "BLOCKED" else None)
+            await self._after_batch(run.uid)
+            return BatchResult(processed=processed, outputs=outputs, lane_error=stop.label,
+                               retry_after_seconds=stop.retry_after)
+        finally:
+            await adapter.aclose()
+        await self._after_batch(run.uid)
+        remaining = await self._db(run_store.count_assignable, run.uid, inp.identity_uid)
+        return BatchResult(processed=processed, outputs=outputs, remaining=remaining)
+
+    async def _after_batch(self, run_uid: str) -> None:
+        from edgewise.callbacks import emit_run_callbacks
+
+        await self._db(run_store.refresh_run, run_uid)
+        await emit_run_callbacks(self.deps, run_uid, final=False)
+
+    # -- live ----------------------------------------------------------------------------------------
+
+    @activity.defn(name="run_live_page")
+    async def run_live_page(self, ref: RunRef) -> LiveRunResult:
+        """One page (or one write) of a live run, as its identity; the next page's state goes on the run."""
+        run = await self._db(run_store.load_run, ref.run_uid)
+        if run is None:
+            return LiveRunResult(status="GONE")
+        spec = CATALOG[run.action_name]
+        item: ClaimedInput | None = None
+        claimed = await self._db(run_store.claim_inputs, run.uid, run.identity_ids[0], f"live:{run.uid}", 1)
+        if claimed:
+            item = claimed[0]
+        if item is None:  # already executed by an earlier attempt
+            status, _ = await self._db(run_store.refresh_run, run.uid)
+            return LiveRunResult(status=status, output_count=run.output_count)
+        lane: Lane = await self._db(run_store.lane_for, run.identity_ids[0])
+        adapter = await self._adapter(lane)
+        page_state = (run.live_page or {}).get("page_state")
+        try:
+            ctx = StepContext(
+                adapter=adapter, input=item.input, parameters=run.parameters, page_state=page_state,
+                write_token=run_store.write_token(item.uid),
+                max_results=effective_max_results(spec, run.parameters),
+                produced=int((run.live_page or {}).get("produced", 0)), ceiling=spec.max_results or 0,
+            )
+            result = await self._step_with_retries(spec, ctx)
+        except LinkedInError as exc:
+            await self._account_trouble(lane, exc)
+            error = error_body(exc)
+            if isinstance(exc, Throttled):
+                error["params"] = {**error["params"], "limit": "LINKEDIN_THROTTLED",
+                                   "retry_after_seconds": exc.retry_after_seconds}
+            await self._db(run_store.finish_input, item.uid, "FAILED", error)
+            await self._db(_set_run_error, run.uid, error)
+            status, _ = await self._db(run_store.refresh_run, run.uid, starting=True)
+            return LiveRunResult(status=status, error=error)
+        finally:
+            await adapter.aclose()
+        write = StepWrite(
+            input_uid=item.uid, page_state_before=page_state, outputs=result.outputs, next_page_state=None,
+            finished=True, usage=result.usage, results=credited_results(spec.is_write, result),
+            warnings=result.warnings,
+        )
+        await self._db(
+            run_store.record_steps, run, run.identity_ids[0], lane.linkedin_profile_id,
+            1.5 if run.identity_mode == "managed" else 1.0, spec.credit_ratio, [write],
+        )
+        await self._db(_set_next_page, run.uid, result.page_state, ctx.produced + len(result.outputs))
+        status, _ = await self._db(run_store.refresh_run, run.uid, starting=True)
+        return LiveRunResult(status=status, output_count=len(result.outputs))
+
+    # -- settling ------------------------------------------------------------------------------------
+
+    @activity.defn(name="settle_run")
+    async def settle_run(self, ref: RunRef) -> SettleResult:
+        """Recompute the run's status; when terminal or STOPPED, send the final callback."""
+        from edgewise.callbacks import emit_run_callbacks
+
+        status, counts = await self._db(run_store.refresh_run, ref.run_uid)
+        if status in TERMINAL_RUN_STATES or status == "STOPPED":
+            await emit_run_callbacks(self.deps, ref.run_uid, final=True)
+        return SettleResult(status=status, runnable=bool(counts.get("QUEUED")) and status != "STOPPED")
+
+
+def _fail_queued(engine: Any, run_uid: str, error: dict[str, Any]) -> None:
+    from sqlalchemy import update
+    from sqlmodel import col
+
+    from db.engine import session_scope
+    from db.models import RunInput
+    from edgewise.timeutil import utcnow
+
+    with session_scope(engine) as session:
+        session.execute(
+            update(RunInput)
+            .where(col(RunInput.run_uid) == run_uid, col(RunInput.status).in_(["QUEUED", "BLOCKED"]))
+            .values(status="FAILED", error=error, finished_at=utcnow())
+        )
+
+
+def _set_run_error(engine: Any, run_uid: str, error: dict[str, Any]) -> None:
+    from db.engine import session_scope
+    from db.models import Run
+
+    with session_scope(engine) as session:
+        run = session.get(Run, run_uid)
+        if run is not None:
+            run.last_error = error
+            session.add(run)
+
+
+def _set_next_page(engine: Any, run_uid: str, next_state: dict[str, Any] | None, produced: int) -> None:
+    from db.engine import session_scope
+    from db.models import Run
+
+    with session_scope(engine) as session:
+        run = session.get(Run, run_uid)
+        if run is not None:
+            run.live_page = {**(run.live_page or {}), "next_page_state": next_state, "next_produced": produced}
+            session.add(run)
