@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -18,7 +19,7 @@ from edgewise.config import Settings, get_settings
 from edgewise.temporal import connect
 
 
-def _components(client: Client, settings: Settings) -> tuple[list[type], list[object]]:
+def _components(client: Client, settings: Settings) -> tuple[list[type], list[Any]]:
     """Workflow classes and activity callables, wired to their dependencies."""
     from edgewise.wiring import components
 

@@ -112,7 +112,9 @@ def lanes_for_run(engine: Engine, run: Run) -> list[Lane]:
     return [lane_for(engine, uid) for uid in identity_uids]
 
 
-def claim_inputs(engine: Engine, run_uid: str, identity_uid: str, batch_uid: str, limit: int) -> list[ClaimedInput]:
+def claim_inputs(
+    engine: Engine, run_uid: str, identity_uid: str, batch_uid: str, limit: int
+) -> list[ClaimedInput]:
     """This batch's inputs: first those it already claimed (a retried activity), then new QUEUED ones."""
     with session_scope(engine) as session:
         mine = session.exec(
@@ -145,7 +147,8 @@ def claim_inputs(engine: Engine, run_uid: str, identity_uid: str, batch_uid: str
                 session.add(row)
             claimed.extend(fresh)
         return [
-            ClaimedInput(r.uid, r.index, dict(r.input), r.custom_data, r.page_state, r.output_count) for r in claimed
+            ClaimedInput(r.uid, r.index, dict(r.input), r.custom_data, r.page_state, r.output_count)
+            for r in claimed
         ]
 
 
@@ -267,8 +270,14 @@ def finish_input(engine: Engine, input_uid: str, status: str, error: dict[str, A
         session.add(row)
 
 
-def release_batch(engine: Engine, run_uid: str, batch_uid: str, status: str,
-                  postponed_until: datetime | None = None, error: dict[str, Any] | None = None) -> int:
+def release_batch(
+    engine: Engine,
+    run_uid: str,
+    batch_uid: str,
+    status: str,
+    postponed_until: datetime | None = None,
+    error: dict[str, Any] | None = None,
+) -> int:
     """Hand a batch's unfinished inputs back (QUEUED), or hold them (BLOCKED / SCHEDULED)."""
     with session_scope(engine) as session:
         result = session.execute(
@@ -330,9 +339,11 @@ def refresh_run(engine: Engine, run_uid: str, *, starting: bool = False) -> tupl
             run.finished_at = run.finished_at or now
             if status == "FAILED" and run.last_error is None:
                 failed = session.exec(
-                    select(RunInput.error).where(RunInput.run_uid == run_uid, RunInput.status == "FAILED").limit(1)
+                    select(RunInput.error)
+                    .where(RunInput.run_uid == run_uid, RunInput.status == "FAILED")
+                    .limit(1)
                 ).first()
-                run.last_error = failed
+                run.last_error = dict(failed) if failed else None
         run.updated_at = now
         session.add(run)
         return status, counts

@@ -122,25 +122,39 @@ class RunActivities:
         usable = [
             LanePlan(identity_uid=lane.identity_uid, linkedin_profile_id=lane.linkedin_profile_id)
             for lane in lanes
-            if lane.status == "VALID" and lane.linkedin_profile_id is not None
+            if lane.status == "VALID"
+            and lane.linkedin_profile_id is not None
             and level_allows(lane.level, spec.required_level)
         ]
         if not usable:
             wrong_level = [
-                lane for lane in lanes if lane.status == "VALID" and not level_allows(lane.level, spec.required_level)
+                lane
+                for lane in lanes
+                if lane.status == "VALID" and not level_allows(lane.level, spec.required_level)
             ]
             if lanes and len(wrong_level) == len(lanes):
-                error = {"error_label": "SN_ACCOUNT_UPGRADE",
-                         "message": f"{spec.slug} needs a {spec.required_level} account", "params": {}}
+                error = {
+                    "error_label": "SN_ACCOUNT_UPGRADE",
+                    "message": f"{spec.slug} needs a {spec.required_level} account",
+                    "params": {},
+                }
                 await self._db(_fail_queued, run.uid, error)
             elif run.identity_mode == "auto" or not lanes:
-                error = {"error_label": "NO_VALID_ACCOUNT_CONFIGURED",
-                         "message": "no identity has a VALID LinkedIn integration", "params": {}}
+                error = {
+                    "error_label": "NO_VALID_ACCOUNT_CONFIGURED",
+                    "message": "no identity has a VALID LinkedIn integration",
+                    "params": {},
+                }
                 await self._db(_fail_queued, run.uid, error)
             else:
-                error = {"error_label": "INTEGRATION_INVALID",
-                         "message": "the identity's LinkedIn session is not valid; reconnect it", "params": {}}
-                await self._db(run_store.block_unassignable, run.uid, [lane.identity_uid for lane in lanes], error)
+                error = {
+                    "error_label": "INTEGRATION_INVALID",
+                    "message": "the identity's LinkedIn session is not valid; reconnect it",
+                    "params": {},
+                }
+                await self._db(
+                    run_store.block_unassignable, run.uid, [lane.identity_uid for lane in lanes], error
+                )
         status, _ = await self._db(run_store.refresh_run, run.uid, starting=True)
         return RunPlan(lanes=usable, status=status)
 
@@ -162,7 +176,9 @@ class RunActivities:
             run_store.claim_inputs, run.uid, inp.identity_uid, inp.batch_uid, inp.max_inputs
         )
         if not claimed:
-            return BatchResult(remaining=await self._db(run_store.count_assignable, run.uid, inp.identity_uid))
+            return BatchResult(
+                remaining=await self._db(run_store.count_assignable, run.uid, inp.identity_uid)
+            )
         await self._db(run_store.refresh_run, run.uid)
         adapter = await self._adapter(lane)
         multiplier = 1.5 if run.identity_mode == "managed" else 1.0
@@ -171,15 +187,24 @@ class RunActivities:
 
         async def flush() -> None:
             await self._db(
-                run_store.record_steps, run, inp.identity_uid, lane.linkedin_profile_id, multiplier,
-                spec.credit_ratio, list(buffer),
+                run_store.record_steps,
+                run,
+                inp.identity_uid,
+                lane.linkedin_profile_id,
+                multiplier,
+                spec.credit_ratio,
+                list(buffer),
             )
             buffer.clear()
 
         try:
             for position, item in enumerate(claimed):
                 # A member's stop takes effect between inputs: what was sent finishes, the rest waits.
-                if position and position % _STOP_CHECK_EVERY == 0 and await self._db(run_store.is_stopped, run.uid):
+                if (
+                    position
+                    and position % _STOP_CHECK_EVERY == 0
+                    and await self._db(run_store.is_stopped, run.uid)
+                ):
                     await flush()
                     await self._db(run_store.release_batch, run.uid, inp.batch_uid, "STOPPED")
                     break
@@ -188,18 +213,28 @@ class RunActivities:
                 try:
                     while True:
                         ctx = StepContext(
-                            adapter=adapter, input=item.input, parameters=run.parameters, page_state=page_state,
+                            adapter=adapter,
+                            input=item.input,
+                            parameters=run.parameters,
+                            page_state=page_state,
                             write_token=run_store.write_token(item.uid),
-                            max_results=effective_max_results(spec, run.parameters), produced=produced,
+                            max_results=effective_max_results(spec, run.parameters),
+                            produced=produced,
                             ceiling=spec.max_results or 0,
                         )
                         result = await self._step_with_retries(spec, ctx)
-                        buffer.append(StepWrite(
-                            input_uid=item.uid, page_state_before=page_state, outputs=result.outputs,
-                            next_page_state=result.page_state, finished=result.page_state is None,
-                            usage=result.usage, results=credited_results(spec.is_write, result),
-                            warnings=result.warnings,
-                        ))
+                        buffer.append(
+                            StepWrite(
+                                input_uid=item.uid,
+                                page_state_before=page_state,
+                                outputs=result.outputs,
+                                next_page_state=result.page_state,
+                                finished=result.page_state is None,
+                                usage=result.usage,
+                                results=credited_results(spec.is_write, result),
+                                warnings=result.warnings,
+                            )
+                        )
                         outputs += len(result.outputs)
                         produced += len(result.outputs)
                         page_state = result.page_state
@@ -218,11 +253,21 @@ class RunActivities:
             await flush()
         except _LaneStop as stop:
             await flush()
-            await self._db(run_store.release_batch, run.uid, inp.batch_uid, stop.hold_status, None,
-                           stop.error if stop.hold_status == "BLOCKED" else None)
+            await self._db(
+                run_store.release_batch,
+                run.uid,
+                inp.batch_uid,
+                stop.hold_status,
+                None,
+                stop.error if stop.hold_status == "BLOCKED" else None,
+            )
             await self._after_batch(run.uid)
-            return BatchResult(processed=processed, outputs=outputs, lane_error=stop.label,
-                               retry_after_seconds=stop.retry_after)
+            return BatchResult(
+                processed=processed,
+                outputs=outputs,
+                lane_error=stop.label,
+                retry_after_seconds=stop.retry_after,
+            )
         finally:
             await adapter.aclose()
         await self._after_batch(run.uid)
@@ -256,18 +301,25 @@ class RunActivities:
         page_state = (run.live_page or {}).get("page_state")
         try:
             ctx = StepContext(
-                adapter=adapter, input=item.input, parameters=run.parameters, page_state=page_state,
+                adapter=adapter,
+                input=item.input,
+                parameters=run.parameters,
+                page_state=page_state,
                 write_token=run_store.write_token(item.uid),
                 max_results=effective_max_results(spec, run.parameters),
-                produced=int((run.live_page or {}).get("produced", 0)), ceiling=spec.max_results or 0,
+                produced=int((run.live_page or {}).get("produced", 0)),
+                ceiling=spec.max_results or 0,
             )
             result = await self._step_with_retries(spec, ctx)
         except LinkedInError as exc:
             await self._account_trouble(lane, exc)
             error = error_body(exc)
             if isinstance(exc, Throttled):
-                error["params"] = {**error["params"], "limit": "LINKEDIN_THROTTLED",
-                                   "retry_after_seconds": exc.retry_after_seconds}
+                error["params"] = {
+                    **error["params"],
+                    "limit": "LINKEDIN_THROTTLED",
+                    "retry_after_seconds": exc.retry_after_seconds,
+                }
             await self._db(run_store.finish_input, item.uid, "FAILED", error)
             await self._db(_set_run_error, run.uid, error)
             status, _ = await self._db(run_store.refresh_run, run.uid, starting=True)
@@ -275,13 +327,23 @@ class RunActivities:
         finally:
             await adapter.aclose()
         write = StepWrite(
-            input_uid=item.uid, page_state_before=page_state, outputs=result.outputs, next_page_state=None,
-            finished=True, usage=result.usage, results=credited_results(spec.is_write, result),
+            input_uid=item.uid,
+            page_state_before=page_state,
+            outputs=result.outputs,
+            next_page_state=None,
+            finished=True,
+            usage=result.usage,
+            results=credited_results(spec.is_write, result),
             warnings=result.warnings,
         )
         await self._db(
-            run_store.record_steps, run, run.identity_ids[0], lane.linkedin_profile_id,
-            1.5 if run.identity_mode == "managed" else 1.0, spec.credit_ratio, [write],
+            run_store.record_steps,
+            run,
+            run.identity_ids[0],
+            lane.linkedin_profile_id,
+            1.5 if run.identity_mode == "managed" else 1.0,
+            spec.credit_ratio,
+            [write],
         )
         await self._db(_set_next_page, run.uid, result.page_state, ctx.produced + len(result.outputs))
         status, _ = await self._db(run_store.refresh_run, run.uid, starting=True)
@@ -334,5 +396,9 @@ def _set_next_page(engine: Any, run_uid: str, next_state: dict[str, Any] | None,
     with session_scope(engine) as session:
         run = session.get(Run, run_uid)
         if run is not None:
-            run.live_page = {**(run.live_page or {}), "next_page_state": next_state, "next_produced": produced}
+            run.live_page = {
+                **(run.live_page or {}),
+                "next_page_state": next_state,
+                "next_produced": produced,
+            }
             session.add(run)

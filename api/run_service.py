@@ -16,8 +16,15 @@ from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from api.run_bodies import AsyncRunBody, LiveRunBody
-from db.models import Identity, Integration, Run, RunIdentity, RunInput
-from edgewise.catalog import ActionSpec, InputError, NormalizedInput, level_allows, normalize_input, validate_parameters
+from db.models import Identity, Integration, Run, RunIdentity, RunInput, new_uid
+from edgewise.catalog import (
+    ActionSpec,
+    InputError,
+    NormalizedInput,
+    level_allows,
+    normalize_input,
+    validate_parameters,
+)
 from edgewise.config import Settings
 from edgewise.crypto import Keyring
 from edgewise.errors import ApiError
@@ -58,11 +65,15 @@ def parse_body(model: type[ModelT], raw: bytes) -> ModelT:
         return model.model_validate(data)
     except ValidationError as exc:
         errors = [
-            {"field": _loc_to_field(tuple(e["loc"])),
-             "message": "unknown field" if e["type"] == "extra_forbidden" else e["msg"]}
+            {
+                "field": _loc_to_field(tuple(e["loc"])),
+                "message": "unknown field" if e["type"] == "extra_forbidden" else e["msg"],
+            }
             for e in exc.errors()
         ]
-        label = "BAD_PARAMETERS" if all(err["field"].startswith("parameters") for err in errors) else "BAD_INPUT"
+        label = (
+            "BAD_PARAMETERS" if all(err["field"].startswith("parameters") for err in errors) else "BAD_INPUT"
+        )
         raise validation_error(errors, label=label) from None
 
 
@@ -70,7 +81,9 @@ def check_parameters(spec: ActionSpec, raw: dict[str, Any] | None) -> dict[str, 
     try:
         return validate_parameters(spec, raw)
     except InputError as exc:
-        raise validation_error([{"field": exc.field, "message": exc.message}], label="BAD_PARAMETERS") from None
+        raise validation_error(
+            [{"field": exc.field, "message": exc.message}], label="BAD_PARAMETERS"
+        ) from None
 
 
 def normalize_inputs(spec: ActionSpec, raw_inputs: list[Any]) -> list[NormalizedInput]:
@@ -112,22 +125,32 @@ def check_identities(
         )
         missing = [uid for uid in ids if uid not in found]
         if missing:
-            raise ApiError("NOT_FOUND", f"identity {missing[0]} not found", params={"identity_uid": missing[0]})
+            raise ApiError(
+                "NOT_FOUND", f"identity {missing[0]} not found", params={"identity_uid": missing[0]}
+            )
     if mode == "managed":
         if not spec.managed_allowed:
             raise validation_error(
                 [{"field": "identity_mode", "message": f"{spec.slug} cannot run in managed mode"}]
             )
         # The managed pool arrives with Smart Limits; until then there is no platform account to select.
-        raise ApiError("NO_VALID_ACCOUNT_CONFIGURED", "no managed account pool is configured on this platform")
+        raise ApiError(
+            "NO_VALID_ACCOUNT_CONFIGURED", "no managed account pool is configured on this platform"
+        )
     if mode == "auto":
         if spec.identity == "direct_one":
-            raise validation_error([{"field": "identity_mode", "message": f"{spec.slug} needs one direct identity"}])
+            raise validation_error(
+                [{"field": "identity_mode", "message": f"{spec.slug} needs one direct identity"}]
+            )
         return SelectedIdentities(ids, mode)
     if not ids:
-        raise validation_error([{"field": "identity_ids", "message": "direct mode needs at least one identity"}])
+        raise validation_error(
+            [{"field": "identity_ids", "message": "direct mode needs at least one identity"}]
+        )
     if spec.identity == "direct_one" and len(ids) != 1:
-        raise validation_error([{"field": "identity_ids", "message": f"{spec.slug} takes exactly one identity"}])
+        raise validation_error(
+            [{"field": "identity_ids", "message": f"{spec.slug} takes exactly one identity"}]
+        )
     return SelectedIdentities(ids, mode)
 
 
@@ -154,10 +177,13 @@ def choose_live_identity(
         query = query.where(col(Integration.identity_uid).in_(selected.identity_ids))
     integrations = list(session.exec(query).all())
     if selected.mode == "auto":
-        usable = [i for i in integrations if i.status == "VALID" and level_allows(i.level, spec.required_level)]
+        usable = [
+            i for i in integrations if i.status == "VALID" and level_allows(i.level, spec.required_level)
+        ]
         if not usable:
             raise ApiError(
-                "NO_VALID_ACCOUNT_CONFIGURED", "no identity has a VALID LinkedIn integration of the needed level"
+                "NO_VALID_ACCOUNT_CONFIGURED",
+                "no identity has a VALID LinkedIn integration of the needed level",
             )
         usable.sort(key=lambda i: i.identity_uid)
         return LiveTarget(usable[0].identity_uid, usable[0])
@@ -166,7 +192,11 @@ def choose_live_identity(
     if all(c is not None and not level_allows(c.level, spec.required_level) for c in candidates):
         raise ApiError("SN_ACCOUNT_UPGRADE", f"{spec.slug} needs a {spec.required_level} LinkedIn account")
     for candidate in candidates:
-        if candidate is not None and candidate.status == "VALID" and level_allows(candidate.level, spec.required_level):
+        if (
+            candidate is not None
+            and candidate.status == "VALID"
+            and level_allows(candidate.level, spec.required_level)
+        ):
             if settings.egress_required:
                 identity = session.get(Identity, candidate.identity_uid)
                 if identity is None or identity.egress_proxy_id is None:
@@ -175,7 +205,9 @@ def choose_live_identity(
     statuses = {c.status for c in candidates if c is not None}
     if "RESTRICTED" in statuses and "INVALID" not in statuses:
         raise ApiError("INTEGRATION_RESTRICTED", "the identity's LinkedIn account is restricted")
-    raise ApiError("INTEGRATION_INVALID", "the identity has no valid LinkedIn session; connect or reconnect it")
+    raise ApiError(
+        "INTEGRATION_INVALID", "the identity has no valid LinkedIn session; connect or reconnect it"
+    )
 
 
 def create_run(
@@ -196,7 +228,7 @@ def create_run(
     """Insert the run, its identities and its (de-duplicated) inputs in the caller's transaction."""
     now = utcnow()
     run = Run(
-        **({"uid": run_uid} if run_uid else {}),
+        uid=run_uid or new_uid(),
         workspace_uid=workspace_uid,
         action_name=spec.slug,
         execution_mode="LIVE" if isinstance(body, LiveRunBody) else "ASYNC",
@@ -218,8 +250,6 @@ def create_run(
                 run.callback_headers_enc = keyring.encrypt_json(body.callback.headers, associated=run.uid)
     seen: set[str] = set()
     rows: list[dict[str, Any]] = []
-    from db.models import new_uid
-
     for index, item in enumerate(inputs):
         if item.target_key in seen and spec.input_field is not None:
             continue

@@ -16,7 +16,9 @@ from edgewise import urls
 from linkedin.protocol import LinkedInAdapter, Page, Record
 
 IdentityRule = Literal["any", "direct", "direct_one"]
-InputKind = Literal["profile", "company", "people_search", "company_search", "sales_search", "thread", "invitation"]
+InputKind = Literal[
+    "profile", "company", "people_search", "company_search", "sales_search", "thread", "invitation"
+]
 
 
 class StrictParams(BaseModel):
@@ -128,6 +130,7 @@ class ActionSpec:
 
 # --- output schemas ---------------------------------------------------------------------------------------
 
+
 def _obj(props: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "properties": props}
 
@@ -172,7 +175,13 @@ COMPANY = _obj(
 )
 VISIT = _obj({"linkedin_profile_id": _I, "linkedin_profile_urn": _S, "visited_at": _DT})
 CONNECT = _obj(
-    {"linkedin_profile_id": _I, "invitation_sent": _B, "connected": _B, "pending": _B, "connection_sent_at": _DT}
+    {
+        "linkedin_profile_id": _I,
+        "invitation_sent": _B,
+        "connected": _B,
+        "pending": _B,
+        "connection_sent_at": _DT,
+    }
 )
 MESSAGE = _obj(
     {"linkedin_profile_id": _I, "linkedin_thread_id": _S, "linkedin_message_id": _S, "delivered_at": _DT}
@@ -188,13 +197,20 @@ CONVERSATION = _obj(
 )
 THREAD_MESSAGE = _obj({"linkedin_message_id": _S, "sender": PERSON, "text": _S, "sent_at": _DT})
 INVITATION = _obj(
-    {"linkedin_invitation_urn": _S, "invitation_secret": _SN, "person": PERSON, "message": _SN, "sent_at": _DT}
+    {
+        "linkedin_invitation_urn": _S,
+        "invitation_secret": _SN,
+        "person": PERSON,
+        "message": _SN,
+        "sent_at": _DT,
+    }
 )
 INVITATION_ACTION = _obj({"linkedin_invitation_urn": _S, "accepted": _B, "withdrawn": _B, "at": _DT})
 ME = EXTRACT_PERSON
 
 
 # --- step helpers ---------------------------------------------------------------------------------------
+
 
 def profile_ref(normalized: str) -> str:
     """The adapter's profile reference for a normalised input: the slug, or the URN as given."""
@@ -226,10 +242,15 @@ def _offset_paged(
         warnings: list[dict[str, Any]] = []
         more = page.next_start is not None and len(items) > 0
         if page.capped and not more:
-            warnings.append({"label": "SEARCH_CAP_REACHED", "message": "LinkedIn's result cap stopped this search"})
+            warnings.append(
+                {"label": "SEARCH_CAP_REACHED", "message": "LinkedIn's result cap stopped this search"}
+            )
         elif more and produced >= ctx.max_results and ctx.ceiling and ctx.max_results >= ctx.ceiling:
             warnings.append(
-                {"label": "SEARCH_CAP_REACHED", "message": "the action's max_results ceiling stopped this listing"}
+                {
+                    "label": "SEARCH_CAP_REACHED",
+                    "message": "the action's max_results ceiling stopped this listing",
+                }
             )
         next_state = {"start": page.next_start} if more and produced < ctx.max_results else None
         usage = {bucket: len(items)} if bucket else {}
@@ -254,6 +275,7 @@ def _cursor_paged(fetch: Callable[[StepContext, str | None, int], Awaitable[Page
 
 
 # --- steps ------------------------------------------------------------------------------------------------
+
 
 async def _extract_people(ctx: StepContext) -> StepResult:
     sections = list(ctx.parameters.get("sections") or [])
@@ -360,6 +382,7 @@ async def _fetch_messages(ctx: StepContext, cursor: str | None, count: int) -> P
 
 # --- the catalog ------------------------------------------------------------------------------------------
 
+
 def _spec(**kw: Any) -> ActionSpec:
     defaults: dict[str, Any] = {
         "input_kind": None,
@@ -378,121 +401,236 @@ def _spec(**kw: Any) -> ActionSpec:
 
 _SPECS: list[ActionSpec] = [
     _spec(
-        slug="linkedin-extract-people", name="Extract LinkedIn profile",
+        slug="linkedin-extract-people",
+        name="Extract LinkedIn profile",
         description="A person's full profile (optionally experiences, educations, skills).",
-        input_field="linkedin_profile_url", input_kind="profile", parameters_model=ExtractPeopleParams,
-        output_fields=EXTRACT_PERSON, identity="any", managed_allowed=True,
-        limit_buckets=("LK_PROFILE_ENRICHMENTS",), step=_extract_people,
+        input_field="linkedin_profile_url",
+        input_kind="profile",
+        parameters_model=ExtractPeopleParams,
+        output_fields=EXTRACT_PERSON,
+        identity="any",
+        managed_allowed=True,
+        limit_buckets=("LK_PROFILE_ENRICHMENTS",),
+        step=_extract_people,
     ),
     _spec(
-        slug="linkedin-extract-company", name="Extract LinkedIn company",
+        slug="linkedin-extract-company",
+        name="Extract LinkedIn company",
         description="A company page's details.",
-        input_field="linkedin_company_url", input_kind="company", output_fields=COMPANY, identity="any",
-        managed_allowed=True, limit_buckets=("LK_PROFILE_ENRICHMENTS",), step=_extract_company,
+        input_field="linkedin_company_url",
+        input_kind="company",
+        output_fields=COMPANY,
+        identity="any",
+        managed_allowed=True,
+        limit_buckets=("LK_PROFILE_ENRICHMENTS",),
+        step=_extract_company,
     ),
     _spec(
-        slug="linkedin-search-people", name="Search LinkedIn people",
+        slug="linkedin-search-people",
+        name="Search LinkedIn people",
         description="People matching a LinkedIn people-search URL (keywords and filters), paginated.",
-        input_field="linkedin_people_search_url", input_kind="people_search", parameters_model=PagedParams,
-        output_fields=SEARCH_PERSON, identity="any", managed_allowed=True, page_size=10, max_results=1000,
-        limit_buckets=("LK_SEARCH_RESULTS",), credit_ratio=0.1,
+        input_field="linkedin_people_search_url",
+        input_kind="people_search",
+        parameters_model=PagedParams,
+        output_fields=SEARCH_PERSON,
+        identity="any",
+        managed_allowed=True,
+        page_size=10,
+        max_results=1000,
+        limit_buckets=("LK_SEARCH_RESULTS",),
+        credit_ratio=0.1,
         step=_offset_paged(_search("people"), 10, "LK_SEARCH_RESULTS"),
     ),
     _spec(
-        slug="linkedin-search-companies", name="Search LinkedIn companies",
+        slug="linkedin-search-companies",
+        name="Search LinkedIn companies",
         description="Companies matching a LinkedIn company-search URL, paginated.",
-        input_field="linkedin_company_search_url", input_kind="company_search", parameters_model=PagedParams,
-        output_fields=COMPANY, identity="any", managed_allowed=True, page_size=10, max_results=1000,
-        limit_buckets=("LK_SEARCH_RESULTS",), credit_ratio=0.1,
+        input_field="linkedin_company_search_url",
+        input_kind="company_search",
+        parameters_model=PagedParams,
+        output_fields=COMPANY,
+        identity="any",
+        managed_allowed=True,
+        page_size=10,
+        max_results=1000,
+        limit_buckets=("LK_SEARCH_RESULTS",),
+        credit_ratio=0.1,
         step=_offset_paged(_search("companies"), 10, "LK_SEARCH_RESULTS"),
     ),
     _spec(
-        slug="salesnavigator-search-people", name="Search Sales Navigator people",
+        slug="salesnavigator-search-people",
+        name="Search Sales Navigator people",
         description="People matching a Sales Navigator search URL (needs a Sales Navigator account).",
-        input_field="sales_navigator_profile_search_url", input_kind="sales_search", parameters_model=PagedParams,
-        output_fields=SEARCH_PERSON, identity="any", managed_allowed=True, required_level="sales_navigator",
-        page_size=25, max_results=2500, limit_buckets=("LK_SEARCH_RESULTS",), credit_ratio=0.1,
+        input_field="sales_navigator_profile_search_url",
+        input_kind="sales_search",
+        parameters_model=PagedParams,
+        output_fields=SEARCH_PERSON,
+        identity="any",
+        managed_allowed=True,
+        required_level="sales_navigator",
+        page_size=25,
+        max_results=2500,
+        limit_buckets=("LK_SEARCH_RESULTS",),
+        credit_ratio=0.1,
         step=_offset_paged(_search("sales_people"), 25, "LK_SEARCH_RESULTS"),
     ),
     _spec(
-        slug="linkedin-me", name="My LinkedIn profile", description="The connected account's own profile.",
-        input_field=None, output_fields=ME, identity="direct_one", step=_me,
+        slug="linkedin-me",
+        name="My LinkedIn profile",
+        description="The connected account's own profile.",
+        input_field=None,
+        output_fields=ME,
+        identity="direct_one",
+        step=_me,
     ),
     _spec(
-        slug="linkedin-extract-connections", name="Extract connections",
+        slug="linkedin-extract-connections",
+        name="Extract connections",
         description="The account's first-degree connections, paginated.",
-        input_field=None, parameters_model=PagedParams, output_fields=PERSON, identity="direct_one",
-        page_size=40, max_results=100000, limit_buckets=("LK_PROFILE_ENRICHMENTS",), credit_ratio=0.1,
+        input_field=None,
+        parameters_model=PagedParams,
+        output_fields=PERSON,
+        identity="direct_one",
+        page_size=40,
+        max_results=100000,
+        limit_buckets=("LK_PROFILE_ENRICHMENTS",),
+        credit_ratio=0.1,
         step=_offset_paged(_fetch_connections, 40, "LK_PROFILE_ENRICHMENTS"),
     ),
     _spec(
-        slug="linkedin-extract-conversations", name="Extract conversations",
+        slug="linkedin-extract-conversations",
+        name="Extract conversations",
         description="The account's messaging conversations, newest first, paged by cursor.",
-        input_field=None, parameters_model=ConversationsParams, output_fields=CONVERSATION,
-        identity="direct_one", page_size=20, max_results=10000, credit_ratio=0.1,
+        input_field=None,
+        parameters_model=ConversationsParams,
+        output_fields=CONVERSATION,
+        identity="direct_one",
+        page_size=20,
+        max_results=10000,
+        credit_ratio=0.1,
         step=_cursor_paged(_fetch_conversations, 20),
     ),
     _spec(
-        slug="linkedin-extract-messages", name="Extract messages of a conversation",
+        slug="linkedin-extract-messages",
+        name="Extract messages of a conversation",
         description="The messages of one conversation, newest first, paged by cursor.",
-        input_field="linkedin_thread_url", input_kind="thread", parameters_model=PagedParams,
-        output_fields=THREAD_MESSAGE, identity="direct_one", page_size=20, max_results=10000, credit_ratio=0.1,
+        input_field="linkedin_thread_url",
+        input_kind="thread",
+        parameters_model=PagedParams,
+        output_fields=THREAD_MESSAGE,
+        identity="direct_one",
+        page_size=20,
+        max_results=10000,
+        credit_ratio=0.1,
         step=_cursor_paged(_fetch_messages, 20),
     ),
     _spec(
-        slug="linkedin-extract-received-invitations", name="Extract received invitations",
+        slug="linkedin-extract-received-invitations",
+        name="Extract received invitations",
         description="Invitations the account received (with the secret needed to accept them).",
-        input_field=None, parameters_model=PagedParams, output_fields=INVITATION, identity="direct_one",
-        page_size=100, max_results=10000, credit_ratio=0.1,
+        input_field=None,
+        parameters_model=PagedParams,
+        output_fields=INVITATION,
+        identity="direct_one",
+        page_size=100,
+        max_results=10000,
+        credit_ratio=0.1,
         step=_offset_paged(_fetch_received, 100, None),
     ),
     _spec(
-        slug="linkedin-extract-sent-invitations", name="Extract sent invitations",
+        slug="linkedin-extract-sent-invitations",
+        name="Extract sent invitations",
         description="Invitations the account sent that are still pending.",
-        input_field=None, parameters_model=PagedParams, output_fields=INVITATION, identity="direct_one",
-        page_size=100, max_results=10000, credit_ratio=0.1,
+        input_field=None,
+        parameters_model=PagedParams,
+        output_fields=INVITATION,
+        identity="direct_one",
+        page_size=100,
+        max_results=10000,
+        credit_ratio=0.1,
         step=_offset_paged(_fetch_sent, 100, None),
     ),
     _spec(
-        slug="linkedin-visit-profile", name="Visit profile",
+        slug="linkedin-visit-profile",
+        name="Visit profile",
         description="Visit a profile (shows in the person's 'who viewed your profile').",
-        input_field="linkedin_profile_url", input_kind="profile", output_fields=VISIT, identity="direct",
-        limit_buckets=("LK_PROFILE_VISITS",), is_write=True, pacing="visit", step=_visit,
+        input_field="linkedin_profile_url",
+        input_kind="profile",
+        output_fields=VISIT,
+        identity="direct",
+        limit_buckets=("LK_PROFILE_VISITS",),
+        is_write=True,
+        pacing="visit",
+        step=_visit,
     ),
     _spec(
-        slug="linkedin-connect-profile", name="Send connection request",
+        slug="linkedin-connect-profile",
+        name="Send connection request",
         description="Invite a person to connect, optionally with a note (≤ 300 characters).",
-        input_field="linkedin_profile_url", input_kind="profile", parameters_model=ConnectParams,
-        output_fields=CONNECT, identity="direct",
+        input_field="linkedin_profile_url",
+        input_kind="profile",
+        parameters_model=ConnectParams,
+        output_fields=CONNECT,
+        identity="direct",
         limit_buckets=("LK_CONNECTION_REQUESTS", "LK_CONNECTION_REQUESTS_WEEKLY", "LK_CONNECTION_NOTES"),
-        is_write=True, pacing="invitation", step=_connect,
+        is_write=True,
+        pacing="invitation",
+        step=_connect,
     ),
     _spec(
-        slug="linkedin-message-profile", name="Send message",
+        slug="linkedin-message-profile",
+        name="Send message",
         description="Message a first-degree connection (exactly once per input).",
-        input_field="linkedin_profile_url", input_kind="profile", parameters_model=MessageParams,
-        output_fields=MESSAGE, identity="direct", limit_buckets=("LK_MESSAGES_SENT",), is_write=True,
-        pacing="message", step=_message,
+        input_field="linkedin_profile_url",
+        input_kind="profile",
+        parameters_model=MessageParams,
+        output_fields=MESSAGE,
+        identity="direct",
+        limit_buckets=("LK_MESSAGES_SENT",),
+        is_write=True,
+        pacing="message",
+        step=_message,
     ),
     _spec(
-        slug="salesnavigator-inmail-profile", name="Send InMail",
+        slug="salesnavigator-inmail-profile",
+        name="Send InMail",
         description="Send an InMail (premium or Sales Navigator accounts).",
-        input_field="linkedin_profile_url", input_kind="profile", parameters_model=InMailParams,
-        output_fields=MESSAGE, identity="direct", required_level="premium", limit_buckets=("LK_INMAILS",),
-        is_write=True, pacing="message", step=_inmail,
+        input_field="linkedin_profile_url",
+        input_kind="profile",
+        parameters_model=InMailParams,
+        output_fields=MESSAGE,
+        identity="direct",
+        required_level="premium",
+        limit_buckets=("LK_INMAILS",),
+        is_write=True,
+        pacing="message",
+        step=_inmail,
     ),
     _spec(
-        slug="linkedin-accept-invitation", name="Accept invitation",
+        slug="linkedin-accept-invitation",
+        name="Accept invitation",
         description="Accept a received invitation (URN and secret from extract-received-invitations).",
-        input_field="linkedin_invitation_urn", input_kind="invitation", output_fields=INVITATION_ACTION,
-        identity="direct_one", limit_buckets=("LK_INVITATION_ACTIONS",), is_write=True, pacing="invitation_action",
-        step=_accept, extra_input_fields=("invitation_secret",),
+        input_field="linkedin_invitation_urn",
+        input_kind="invitation",
+        output_fields=INVITATION_ACTION,
+        identity="direct_one",
+        limit_buckets=("LK_INVITATION_ACTIONS",),
+        is_write=True,
+        pacing="invitation_action",
+        step=_accept,
+        extra_input_fields=("invitation_secret",),
     ),
     _spec(
-        slug="linkedin-withdraw-invitation", name="Withdraw invitation",
+        slug="linkedin-withdraw-invitation",
+        name="Withdraw invitation",
         description="Withdraw a pending invitation the account sent.",
-        input_field="linkedin_invitation_urn", input_kind="invitation", output_fields=INVITATION_ACTION,
-        identity="direct_one", limit_buckets=("LK_INVITATION_ACTIONS",), is_write=True, pacing="invitation_action",
+        input_field="linkedin_invitation_urn",
+        input_kind="invitation",
+        output_fields=INVITATION_ACTION,
+        identity="direct_one",
+        limit_buckets=("LK_INVITATION_ACTIONS",),
+        is_write=True,
+        pacing="invitation_action",
         step=_withdraw,
     ),
 ]

@@ -28,8 +28,10 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def sign_cursor(keyring: Keyring, workspace_uid: str, payload: dict[str, Any], ttl_seconds: int | None) -> str:
-    body = {"w": workspace_uid, "p": payload}
+def sign_cursor(
+    keyring: Keyring, workspace_uid: str, payload: dict[str, Any], ttl_seconds: int | None
+) -> str:
+    body: dict[str, Any] = {"w": workspace_uid, "p": payload}
     if ttl_seconds is not None:
         body["e"] = int(time.time()) + ttl_seconds
     raw = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()

@@ -71,8 +71,11 @@ class ActionRunWorkflow:
         batches_done = inp.batches_done
         while True:
             plan: RunPlan = await workflow.execute_activity(
-                "plan_run", ref, result_type=RunPlan,
-                start_to_close_timeout=timedelta(minutes=2), retry_policy=_QUICK,
+                "plan_run",
+                ref,
+                result_type=RunPlan,
+                start_to_close_timeout=timedelta(minutes=2),
+                retry_policy=_QUICK,
             )
             self._set_status(plan.status)
             if plan.status in _TERMINAL:
@@ -80,8 +83,10 @@ class ActionRunWorkflow:
                 return LiveRunResult(status=settled.status)
             if plan.lanes and not self._stopped:
                 results = await asyncio.gather(
-                    *(self._lane(inp.run_uid, lane, i, batches_done) for i, lane in
-                      enumerate(plan.lanes[: self._max_lanes]))
+                    *(
+                        self._lane(inp.run_uid, lane, i, batches_done)
+                        for i, lane in enumerate(plan.lanes[: self._max_lanes])
+                    )
                 )
                 batches_done += sum(results)
             settled = await self._settle(ref)
@@ -90,19 +95,26 @@ class ActionRunWorkflow:
             if self._rollover:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
-                    RunWorkflowInput(run_uid=inp.run_uid, batch_size=inp.batch_size, max_lanes=inp.max_lanes,
-                                     batches_done=batches_done)
+                    RunWorkflowInput(
+                        run_uid=inp.run_uid,
+                        batch_size=inp.batch_size,
+                        max_lanes=inp.max_lanes,
+                        batches_done=batches_done,
+                    )
                 )
             if settled.runnable and not self._stopped:
                 continue
             # STOPPED, or BLOCKED with nothing runnable: wait, durably, for a resume.
             seen = self._wakeups
-            await workflow.wait_condition(lambda: self._wakeups > seen)
+            await workflow.wait_condition(lambda seen=seen: self._wakeups > seen)  # type: ignore[misc]
 
     async def _settle(self, ref: RunRef) -> SettleResult:
         settled: SettleResult = await workflow.execute_activity(
-            "settle_run", ref, result_type=SettleResult,
-            start_to_close_timeout=timedelta(minutes=2), retry_policy=_QUICK,
+            "settle_run",
+            ref,
+            result_type=SettleResult,
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=_QUICK,
         )
         self._set_status(settled.status)
         return settled
@@ -142,8 +154,11 @@ class ActionRunWorkflow:
                     result_type=BatchResult,
                     start_to_close_timeout=timedelta(minutes=15),
                     heartbeat_timeout=timedelta(minutes=2),
-                    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1),
-                                             maximum_interval=timedelta(seconds=30), maximum_attempts=8),
+                    retry_policy=RetryPolicy(
+                        initial_interval=timedelta(seconds=1),
+                        maximum_interval=timedelta(seconds=30),
+                        maximum_attempts=8,
+                    ),
                 )
             except ActivityError:
                 # Its inputs stay claimed; the next plan_run hands them back. Let the others go on.
@@ -176,7 +191,9 @@ class ActionRunWorkflow:
     async def _live(self, inp: RunWorkflowInput) -> LiveRunResult:
         try:
             return await workflow.execute_activity(
-                "run_live_page", RunRef(run_uid=inp.run_uid), result_type=LiveRunResult,
+                "run_live_page",
+                RunRef(run_uid=inp.run_uid),
+                result_type=LiveRunResult,
                 start_to_close_timeout=timedelta(seconds=90),
                 retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=3),
             )

@@ -95,10 +95,16 @@ _RUN_BODY_DOC = {"requestBody": {"required": True, "content": {"application/json
 @router.post(
     "/v1/actions/{slug}/run/live",
     summary="Run an action live (synchronously) for one input",
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-        "schema": LiveRunBody.model_json_schema()}}}},
-    responses={200: {"description": "Array of results; X-Run-Uid, X-Pagination-Next headers"},
-               202: {"description": "Still running after the live timeout: the Run"}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": LiveRunBody.model_json_schema()}},
+        }
+    },
+    responses={
+        200: {"description": "Array of results; X-Run-Uid, X-Pagination-Next headers"},
+        202: {"description": "Still running after the live timeout: the Run"},
+    },
 )
 async def run_live(
     slug: str,
@@ -129,9 +135,18 @@ async def run_live(
                 pinned = open_cursor(keyring, member.workspace_uid, cursor)
             except ValueError as exc:
                 raise run_service.validation_error([{"field": "cursor", "message": str(exc)}]) from None
-            if (pinned.get("a"), pinned.get("t"), pinned.get("p")) != (slug, item.target_key, _params_hash(parameters)):
+            if (pinned.get("a"), pinned.get("t"), pinned.get("p")) != (
+                slug,
+                item.target_key,
+                _params_hash(parameters),
+            ):
                 raise run_service.validation_error(
-                    [{"field": "cursor", "message": "cursor was issued for another action, input or parameters"}]
+                    [
+                        {
+                            "field": "cursor",
+                            "message": "cursor was issued for another action, input or parameters",
+                        }
+                    ]
                 )
             selected = run_service.SelectedIdentities([str(pinned["i"])], "direct")
             page_state, produced = pinned.get("s"), int(pinned.get("n", 0))
@@ -141,16 +156,30 @@ async def run_live(
     from db.models import new_uid
 
     run_uid = new_uid()
-    grant = await acquire_live_lease(client, settings, target.integration.linkedin_profile_id, f"live:{run_uid}")
+    grant = await acquire_live_lease(
+        client, settings, target.integration.linkedin_profile_id, f"live:{run_uid}"
+    )
     try:
         with session_scope(engine) as session:
             run = run_service.create_run(
-                session, keyring, workspace_uid=member.workspace_uid, spec=spec, mode=selected.mode, body=body,
-                identity_ids=[target.identity_uid], parameters=parameters, inputs=[item],
-                live_page={"page_state": page_state, "produced": produced}, run_uid=run_uid,
+                session,
+                keyring,
+                workspace_uid=member.workspace_uid,
+                spec=spec,
+                mode=selected.mode,
+                body=body,
+                identity_ids=[target.identity_uid],
+                parameters=parameters,
+                inputs=[item],
+                live_page={"page_state": page_state, "produced": produced},
+                run_uid=run_uid,
             )
         handle = await start_run_workflow(
-            client, settings, run, live=True, lease_id=grant.lease_id,
+            client,
+            settings,
+            run,
+            live=True,
+            lease_id=grant.lease_id,
             linkedin_profile_id=target.integration.linkedin_profile_id,
         )
     except BaseException:
@@ -175,9 +204,16 @@ async def run_live(
         next_state = (fresh.live_page or {}).get("next_page_state")
         if next_state is not None:
             token = sign_cursor(
-                keyring, member.workspace_uid,
-                {"a": slug, "t": item.target_key, "p": _params_hash(parameters), "i": target.identity_uid,
-                 "s": next_state, "n": int((fresh.live_page or {}).get("next_produced", 0))},
+                keyring,
+                member.workspace_uid,
+                {
+                    "a": slug,
+                    "t": item.target_key,
+                    "p": _params_hash(parameters),
+                    "i": target.identity_uid,
+                    "s": next_state,
+                    "n": int((fresh.live_page or {}).get("next_produced", 0)),
+                },
                 LIVE_CURSOR_TTL_SECONDS,
             )
             from urllib.parse import quote
@@ -202,8 +238,12 @@ def _live_error(error: dict[str, Any], headers: dict[str, str]) -> ApiError:
     "/v1/actions/{slug}/run/async",
     status_code=202,
     summary="Run an action asynchronously over many inputs",
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-        "schema": AsyncRunBody.model_json_schema()}}}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": AsyncRunBody.model_json_schema()}},
+        }
+    },
     responses={202: {"description": "The Run"}},
 )
 async def run_async(
@@ -232,8 +272,16 @@ async def run_async(
         )
     with session_scope(engine) as session:
         run = run_service.create_run(
-            session, keyring, workspace_uid=member.workspace_uid, spec=spec, mode=selected.mode, body=body,
-            identity_ids=selected.identity_ids, parameters=parameters, inputs=inputs, callback_url=callback_url,
+            session,
+            keyring,
+            workspace_uid=member.workspace_uid,
+            spec=spec,
+            mode=selected.mode,
+            body=body,
+            identity_ids=selected.identity_ids,
+            parameters=parameters,
+            inputs=inputs,
+            callback_url=callback_url,
         )
     try:
         await start_run_workflow(client, settings, run)

@@ -25,8 +25,17 @@ from workflows.contracts import run_workflow_id
 router = APIRouter(tags=["runs"])
 log = logging.getLogger("edgewise.api.runs")
 
-RUN_STATUSES = ("CREATED", "QUEUED", "SCHEDULED", "RUNNING", "BLOCKED", "STOPPED", "SUCCEEDED", "FAILED",
-                "PARTIAL_SUCCEEDED")
+RUN_STATUSES = (
+    "CREATED",
+    "QUEUED",
+    "SCHEDULED",
+    "RUNNING",
+    "BLOCKED",
+    "STOPPED",
+    "SUCCEEDED",
+    "FAILED",
+    "PARTIAL_SUCCEEDED",
+)
 
 
 def _get_run(session: Session, workspace_uid: str, uid: str) -> Run:
@@ -91,7 +100,9 @@ def list_runs(
         query = query.where(col(Run.schedule_uid).in_(schedule_uid))
     if identity_uid:
         query = query.where(
-            col(Run.uid).in_(select(RunIdentity.run_uid).where(col(RunIdentity.identity_uid).in_(identity_uid)))
+            col(Run.uid).in_(
+                select(RunIdentity.run_uid).where(col(RunIdentity.identity_uid).in_(identity_uid))
+            )
         )
     with Session(get_engine(settings)) as session:
         total = session.exec(select(func.count()).select_from(query.subquery())).one()
@@ -113,8 +124,15 @@ def get_run_status(uid: str, member: CurrentMember, settings: SettingsDep) -> di
 
 
 def _page(
-    request: Request, member: Any, keyring: Any, settings: Any, uid: str, cursor: str | None, limit: int,
-    model: type[RunInput] | type[RunOutput], render: Any,
+    request: Request,
+    member: Any,
+    keyring: Any,
+    settings: Any,
+    uid: str,
+    cursor: str | None,
+    limit: int,
+    model: type[RunInput] | type[RunOutput],
+    render: Any,
 ) -> JSONResponse:
     if not 1 <= limit <= 500:
         raise _bad_query("limit", "must be between 1 and 500")
@@ -129,18 +147,19 @@ def _page(
         after = int(pinned.get("after", 0))
     with Session(get_engine(settings)) as session:
         run = _get_run(session, member.workspace_uid, uid)
-        id_col = col(model.id)  # type: ignore[attr-defined]
+        id_col = col(model.id)  # type: ignore[attr-defined,arg-type]
         rows = session.exec(
             select(model).where(model.run_uid == uid, id_col > after).order_by(id_col).limit(limit + 1)
         ).all()
         more = len(rows) > limit
         rows = rows[:limit]
-        last = int(rows[-1].id) if rows else after  # type: ignore[arg-type]
+        last = int(rows[-1].id) if rows else after  # type: ignore[attr-defined,arg-type]
         finished = run.status in TERMINAL_RUN_STATES or run.status == "STOPPED"
         headers: dict[str, str] = {}
         if more or not finished:
-            token = sign_cursor(keyring, member.workspace_uid, {"r": uid, "k": model.__tablename__, "after": last},
-                                None)
+            token = sign_cursor(
+                keyring, member.workspace_uid, {"r": uid, "k": model.__tablename__, "after": last}, None
+            )
             base = settings.public_base_url.rstrip("/") or str(request.base_url).rstrip("/")
             headers["X-Pagination-Next"] = f"{base}{request.url.path}?cursor={quote(token)}&limit={limit}"
         return JSONResponse([render(r) for r in rows], headers=headers)
@@ -148,23 +167,34 @@ def _page(
 
 @router.get("/v1/runs/{uid}/inputs", summary="A run's input rows, in insertion order (cursor-paged)")
 def list_inputs(
-    uid: str, request: Request, member: CurrentMember, keyring: KeyringDep, settings: SettingsDep,
-    cursor: str | None = Query(default=None), limit: int = Query(default=100),
+    uid: str,
+    request: Request,
+    member: CurrentMember,
+    keyring: KeyringDep,
+    settings: SettingsDep,
+    cursor: str | None = Query(default=None),
+    limit: int = Query(default=100),
 ) -> JSONResponse:
     return _page(request, member, keyring, settings, uid, cursor, limit, RunInput, input_out)
 
 
 @router.get("/v1/runs/{uid}/outputs", summary="A run's output rows, in insertion order (cursor-paged)")
 def list_outputs(
-    uid: str, request: Request, member: CurrentMember, keyring: KeyringDep, settings: SettingsDep,
-    cursor: str | None = Query(default=None), limit: int = Query(default=100),
+    uid: str,
+    request: Request,
+    member: CurrentMember,
+    keyring: KeyringDep,
+    settings: SettingsDep,
+    cursor: str | None = Query(default=None),
+    limit: int = Query(default=100),
 ) -> JSONResponse:
     return _page(request, member, keyring, settings, uid, cursor, limit, RunOutput, output_out)
 
 
 @router.post("/v1/runs/{uid}/stop", summary="Stop a run (resumable)")
-async def stop_run(uid: str, member: CurrentMember, settings: SettingsDep,
-                   client: TemporalClientDep) -> dict[str, Any]:
+async def stop_run(
+    uid: str, member: CurrentMember, settings: SettingsDep, client: TemporalClientDep
+) -> dict[str, Any]:
     _require_writer(member)
     engine = get_engine(settings)
     with session_scope(engine) as session:
@@ -175,7 +205,9 @@ async def stop_run(uid: str, member: CurrentMember, settings: SettingsDep,
             run.stopped = True
             session.execute(
                 update(RunInput)
-                .where(col(RunInput.run_uid) == uid, col(RunInput.status).in_(["QUEUED", "SCHEDULED", "BLOCKED"]))
+                .where(
+                    col(RunInput.run_uid) == uid, col(RunInput.status).in_(["QUEUED", "SCHEDULED", "BLOCKED"])
+                )
                 .values(status="STOPPED", postponed_until=None)
             )
             session.add(run)
@@ -188,8 +220,9 @@ async def stop_run(uid: str, member: CurrentMember, settings: SettingsDep,
 
 
 @router.post("/v1/runs/{uid}/resume", summary="Resume a STOPPED or BLOCKED run")
-async def resume_run(uid: str, member: CurrentMember, settings: SettingsDep,
-                     client: TemporalClientDep) -> dict[str, Any]:
+async def resume_run(
+    uid: str, member: CurrentMember, settings: SettingsDep, client: TemporalClientDep
+) -> dict[str, Any]:
     _require_writer(member)
     engine = get_engine(settings)
     with session_scope(engine) as session:
@@ -199,8 +232,11 @@ async def resume_run(uid: str, member: CurrentMember, settings: SettingsDep,
         if run.status not in ("STOPPED", "BLOCKED") and not run.stopped:
             raise ApiError("CONFLICT", f"run is {run.status}; only STOPPED or BLOCKED runs resume")
         valid = session.exec(
-            select(func.count()).select_from(Integration).where(
-                col(Integration.identity_uid).in_(run.identity_ids) if run.identity_ids
+            select(func.count())
+            .select_from(Integration)
+            .where(
+                col(Integration.identity_uid).in_(run.identity_ids)
+                if run.identity_ids
                 else Integration.workspace_uid == run.workspace_uid,
                 Integration.status == "VALID",
                 col(Integration.deleted_at).is_(None),

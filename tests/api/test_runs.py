@@ -24,13 +24,23 @@ def receiver() -> Iterator[Receiver]:
         yield running
 
 
+@pytest.fixture
+async def no_tolerances(sandbox: httpx.AsyncClient) -> Any:
+    """Bulk tests run faster than LinkedIn's 120 requests/minute; the throttling path has its own test."""
+    await sandbox.put("/_sandbox/tolerances", json={"enabled": False})
+    yield
+    await sandbox.put("/_sandbox/tolerances", json={"enabled": True})
+
+
 async def people(sandbox: httpx.AsyncClient, **query: Any) -> list[dict[str, Any]]:
     response = await sandbox.get("/_sandbox/people", params=query)
     assert response.status_code == 200, response.text
     return list(response.json())
 
 
-async def wait_run(client: httpx.AsyncClient, run_uid: str, statuses: set[str], timeout: float = 60) -> dict[str, Any]:
+async def wait_run(
+    client: httpx.AsyncClient, run_uid: str, statuses: set[str], timeout: float = 60
+) -> dict[str, Any]:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         run = (await client.get(f"/v1/runs/{run_uid}")).json()
@@ -61,8 +71,11 @@ async def test_live_extract_returns_the_profile_and_records_the_run(
     spelled = target["linkedin_profile_url"].replace("https://www.", "") + "/?trk=abc"
     response = await client.post(
         "/v1/actions/linkedin-extract-people/run/live",
-        json={"input": {"linkedin_profile_url": spelled, "custom_data": {"crm_id": 7}},
-              "identity_ids": [identity["uid"]], "parameters": {"sections": ["skills"]}},
+        json={
+            "input": {"linkedin_profile_url": spelled, "custom_data": {"crm_id": 7}},
+            "identity_ids": [identity["uid"]],
+            "parameters": {"sections": ["skills"]},
+        },
     )
     assert response.status_code == 200, response.text
     [row] = response.json()
@@ -82,8 +95,12 @@ async def test_live_search_pages_with_a_cursor(
     client: httpx.AsyncClient, sandbox: httpx.AsyncClient, account_pool: AccountPool
 ) -> None:
     identity, _ = await connected_identity(client, sandbox, account_pool.take())
-    body = {"input": {"linkedin_people_search_url": "https://www.linkedin.com/search/results/people/?keywords=engineer"},
-            "identity_ids": [identity["uid"]]}
+    body = {
+        "input": {
+            "linkedin_people_search_url": "https://www.linkedin.com/search/results/people/?keywords=engineer"
+        },
+        "identity_ids": [identity["uid"]],
+    }
     first = await client.post("/v1/actions/linkedin-search-people/run/live", json=body)
     assert first.status_code == 200, first.text
     assert len(first.json()) == 10
@@ -96,26 +113,40 @@ async def test_live_search_pages_with_a_cursor(
     assert len(ids_second) == 10 and not ids_first & ids_second
     assert second.headers["X-Run-Uid"] != first.headers["X-Run-Uid"]  # each page is its own LIVE run
 
-    other = {**body, "input": {"linkedin_people_search_url":
-                               "https://www.linkedin.com/search/results/people/?keywords=manager"}}
+    other = {
+        **body,
+        "input": {
+            "linkedin_people_search_url": "https://www.linkedin.com/search/results/people/?keywords=manager"
+        },
+    }
     assert_error(await client.post(next_url, json=other), 400, "BAD_INPUT", "cursor")
     tampered = next_url.replace("cursor=", "cursor=x")
     assert_error(await client.post(tampered, json=body), 400, "BAD_INPUT", "cursor")
 
 
 async def test_async_extraction_of_200_profiles_reaches_the_callback(
-    client: httpx.AsyncClient, sandbox: httpx.AsyncClient, account_pool: AccountPool, receiver: Receiver
+    client: httpx.AsyncClient,
+    sandbox: httpx.AsyncClient,
+    account_pool: AccountPool,
+    receiver: Receiver,
+    no_tolerances: None,
 ) -> None:
     identity, _ = await connected_identity(client, sandbox, account_pool.take())
     targets = await people(sandbox, limit=200, offset=300)
     url, path = receiver.url_for()
-    inputs = [{"linkedin_profile_url": p["linkedin_profile_url"], "custom_data": {"n": i}} for i, p in
-              enumerate(targets)]
+    inputs = [
+        {"linkedin_profile_url": p["linkedin_profile_url"], "custom_data": {"n": i}}
+        for i, p in enumerate(targets)
+    ]
     inputs.append({"linkedin_profile_url": targets[0]["linkedin_profile_url"] + "/"})  # a duplicate spelling
     response = await client.post(
         "/v1/actions/linkedin-extract-people/run/async",
-        json={"inputs": inputs, "identity_ids": [identity["uid"]], "label": "crm sync",
-              "callback": {"url": url, "headers": {"Authorization": "Bearer caller"}, "on": "all"}},
+        json={
+            "inputs": inputs,
+            "identity_ids": [identity["uid"]],
+            "label": "crm sync",
+            "callback": {"url": url, "headers": {"Authorization": "Bearer caller"}, "on": "all"},
+        },
     )
     assert response.status_code == 202, response.text
     run = response.json()
@@ -150,9 +181,12 @@ async def test_message_is_sent_exactly_once_per_input(
     stranger = (await people(sandbox, not_connected_to=account["id"], limit=1))[0]
     response = await client.post(
         "/v1/actions/linkedin-message-profile/run/async",
-        json={"inputs": [{"linkedin_profile_url": f["linkedin_profile_url"]} for f in friends]
-              + [{"linkedin_profile_url": stranger["linkedin_profile_url"]}],
-              "identity_ids": [identity["uid"]], "parameters": {"message": "Grüße, Zoë! 👋"}},
+        json={
+            "inputs": [{"linkedin_profile_url": f["linkedin_profile_url"]} for f in friends]
+            + [{"linkedin_profile_url": stranger["linkedin_profile_url"]}],
+            "identity_ids": [identity["uid"]],
+            "parameters": {"message": "Grüße, Zoë! 👋"},
+        },
     )
     assert response.status_code == 202, response.text
     done = await wait_run(client, response.json()["uid"], {"SUCCEEDED", "FAILED", "PARTIAL_SUCCEEDED"})
@@ -167,8 +201,11 @@ async def test_message_is_sent_exactly_once_per_input(
 
     live = await client.post(
         "/v1/actions/linkedin-message-profile/run/live",
-        json={"input": {"linkedin_profile_url": stranger["linkedin_profile_url"]},
-              "identity_ids": [identity["uid"]], "parameters": {"message": "hi"}},
+        json={
+            "input": {"linkedin_profile_url": stranger["linkedin_profile_url"]},
+            "identity_ids": [identity["uid"]],
+            "parameters": {"message": "hi"},
+        },
     )
     assert_error(live, 424, "NOT_CONNECTED")
 
@@ -185,22 +222,28 @@ async def test_live_conversations_page_by_cursor(
     if "X-Pagination-Next" in first.headers:
         second = await client.post(first.headers["X-Pagination-Next"], json=body)
         assert second.status_code == 200
-        assert not {r["linkedin_thread_id"] for r in first.json()} & {r["linkedin_thread_id"] for r in second.json()}
+        assert not {r["linkedin_thread_id"] for r in first.json()} & {
+            r["linkedin_thread_id"] for r in second.json()
+        }
 
 
 async def test_stop_and_resume_an_async_run(
-    client: httpx.AsyncClient, sandbox: httpx.AsyncClient, account_pool: AccountPool
+    client: httpx.AsyncClient, sandbox: httpx.AsyncClient, account_pool: AccountPool, no_tolerances: None
 ) -> None:
     account = account_pool.take()
     identity, _ = await connected_identity(client, sandbox, account)
-    await sandbox.put("/_sandbox/faults", json={"account_id": account["id"], "latency_ms": 40, "error_rate": 0,
-                                                 "scope": "all"})
+    await sandbox.put(
+        "/_sandbox/faults",
+        json={"account_id": account["id"], "latency_ms": 40, "error_rate": 0, "scope": "all"},
+    )
     try:
         targets = await people(sandbox, limit=150, offset=900)
         response = await client.post(
             "/v1/actions/linkedin-extract-people/run/async",
-            json={"inputs": [{"linkedin_profile_url": p["linkedin_profile_url"]} for p in targets],
-                  "identity_ids": [identity["uid"]]},
+            json={
+                "inputs": [{"linkedin_profile_url": p["linkedin_profile_url"]} for p in targets],
+                "identity_ids": [identity["uid"]],
+            },
         )
         run_uid = response.json()["uid"]
         await wait_run(client, run_uid, {"RUNNING"})
@@ -219,26 +262,29 @@ async def test_stop_and_resume_an_async_run(
         assert_error(await client.post(f"/v1/runs/{run_uid}/stop"), 409, "CONFLICT")
         assert_error(await client.post(f"/v1/runs/{run_uid}/resume"), 409, "CONFLICT")
     finally:
-        await sandbox.put("/_sandbox/faults", json={"account_id": account["id"], "latency_ms": 0, "error_rate": 0,
-                                                     "scope": "all"})
+        await sandbox.put(
+            "/_sandbox/faults",
+            json={"account_id": account["id"], "latency_ms": 0, "error_rate": 0, "scope": "all"},
+        )
 
 
 async def test_search_stops_at_linkedins_cap_with_a_warning(
-    client: httpx.AsyncClient, sandbox: httpx.AsyncClient, account_pool: AccountPool
+    client: httpx.AsyncClient, sandbox: httpx.AsyncClient, account_pool: AccountPool, no_tolerances: None
 ) -> None:
     identity, _ = await connected_identity(client, sandbox, account_pool.take())
-    await sandbox.put("/_sandbox/tolerances", json={"enabled": False})
-    try:
-        response = await client.post(
-            "/v1/actions/linkedin-search-people/run/async",
-            json={"inputs": [{"linkedin_people_search_url": "https://www.linkedin.com/search/results/people/?keywords=a"}],
-                  "identity_ids": [identity["uid"]], "parameters": {"max_results": 5000}},
-        )
-        assert response.status_code == 202, response.text
-        assert response.json()["parameters"]["max_results"] == 1000
-        done = await wait_run(client, response.json()["uid"], {"SUCCEEDED", "FAILED"}, timeout=120)
-    finally:
-        await sandbox.put("/_sandbox/tolerances", json={"enabled": True})
+    response = await client.post(
+        "/v1/actions/linkedin-search-people/run/async",
+        json={
+            "inputs": [
+                {"linkedin_people_search_url": "https://www.linkedin.com/search/results/people/?keywords=a"}
+            ],
+            "identity_ids": [identity["uid"]],
+            "parameters": {"max_results": 5000},
+        },
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["parameters"]["max_results"] == 1000
+    done = await wait_run(client, response.json()["uid"], {"SUCCEEDED", "FAILED"}, timeout=120)
     assert done["status"] == "SUCCEEDED" and done["output_count"] == 1000
     assert {"label": "SEARCH_CAP_REACHED"}.items() <= done["warnings"][0].items()
     outputs = await all_pages(client, f"/v1/runs/{done['uid']}/outputs", limit=500)
@@ -251,9 +297,15 @@ async def test_a_small_search_ends_without_a_warning(
     identity, _ = await connected_identity(client, sandbox, account_pool.take())
     response = await client.post(
         "/v1/actions/linkedin-search-people/run/async",
-        json={"inputs": [{"linkedin_people_search_url":
-                          "https://www.linkedin.com/search/results/people/?keywords=engineer"}],
-              "identity_ids": [identity["uid"]], "parameters": {"max_results": 25}},
+        json={
+            "inputs": [
+                {
+                    "linkedin_people_search_url": "https://www.linkedin.com/search/results/people/?keywords=engineer"
+                }
+            ],
+            "identity_ids": [identity["uid"]],
+            "parameters": {"max_results": 25},
+        },
     )
     done = await wait_run(client, response.json()["uid"], {"SUCCEEDED", "FAILED"})
     assert done["status"] == "SUCCEEDED" and done["output_count"] == 25 and done["warnings"] == []
@@ -276,39 +328,117 @@ async def test_bad_run_requests_are_refused_whole(
     ids = [identity["uid"]]
     live = "/v1/actions/linkedin-extract-people/run/live"
     run_async = "/v1/actions/linkedin-extract-people/run/async"
-    assert_error(await client.post("/v1/actions/linkedin-nope/run/live", content=b"{nonsense"), 404, "NOT_FOUND")
-    assert_error(await client.post("/v1/actions/linkedin-nope/run/async", json={"inputs": []}), 404, "NOT_FOUND")
-    assert_error(await client.post(live, json={"inputs": [{"linkedin_profile_url": PROFILE}], "identity_ids": ids}),
-                 400, "BAD_INPUT", "inputs")
-    assert_error(await client.post(run_async, json={"input": {"linkedin_profile_url": PROFILE}, "identity_ids": ids}),
-                 400, "BAD_INPUT", "input")
-    assert_error(await client.post(run_async, json={"inputs": [], "identity_ids": ids}), 400, "BAD_INPUT", "inputs")
+    assert_error(
+        await client.post("/v1/actions/linkedin-nope/run/live", content=b"{nonsense"), 404, "NOT_FOUND"
+    )
+    assert_error(
+        await client.post("/v1/actions/linkedin-nope/run/async", json={"inputs": []}), 404, "NOT_FOUND"
+    )
+    assert_error(
+        await client.post(live, json={"inputs": [{"linkedin_profile_url": PROFILE}], "identity_ids": ids}),
+        400,
+        "BAD_INPUT",
+        "inputs",
+    )
+    assert_error(
+        await client.post(run_async, json={"input": {"linkedin_profile_url": PROFILE}, "identity_ids": ids}),
+        400,
+        "BAD_INPUT",
+        "input",
+    )
+    assert_error(
+        await client.post(run_async, json={"inputs": [], "identity_ids": ids}), 400, "BAD_INPUT", "inputs"
+    )
     too_many = {"inputs": [{"linkedin_profile_url": PROFILE}] * 100_001, "identity_ids": ids}
     assert_error(await client.post(run_async, json=too_many), 400, "BAD_INPUT", "inputs")
     mixed = [{"linkedin_profile_url": f"{PROFILE}{i}"} for i in range(30)]
     mixed[17] = {"linkedin_profile_url": "https://example.com/in/not-linkedin"}
-    assert_error(await client.post(run_async, json={"inputs": mixed, "identity_ids": ids}), 400, "BAD_INPUT",
-                 "inputs[17].linkedin_profile_url")
-    assert_error(await client.post(live, json={"input": {"linkedin_profile_url": "https://www.linkedin.com/company/x"},
-                                               "identity_ids": ids}), 400, "BAD_INPUT", "input.linkedin_profile_url")
-    assert_error(await client.post(run_async, json={"inputs": [{"linkedin_profile_url": PROFILE}], "identity_ids": ids,
-                                                    "colour": "red"}), 400, "BAD_INPUT", "colour")
-    assert_error(await client.post(run_async, json={"inputs": [{"linkedin_profile_url": PROFILE}], "identity_ids": ids,
-                                                    "callback": {"url": "ftp://example.com/hook"}}),
-                 400, "BAD_INPUT", "callback.url")
-    assert_error(await client.post(run_async, content=b'{"inputs": [', headers={"content-type": "application/json"}),
-                 400, "BAD_INPUT")
-    assert_error(await client.post("/v1/actions/linkedin-message-profile/run/async",
-                                   json={"inputs": [{"linkedin_profile_url": PROFILE}], "identity_ids": ids,
-                                         "parameters": {"message": ""}}), 400, "BAD_PARAMETERS", "parameters.message")
-    assert_error(await client.post(run_async, json={"inputs": [{"linkedin_profile_url": PROFILE}],
-                                                    "identity_ids": ["00000000-0000-0000-0000-000000000000"]}),
-                 404, "NOT_FOUND")
-    assert_error(await client.post("/v1/actions/linkedin-me/run/async",
-                                   json={"inputs": [{}], "identity_mode": "auto"}), 400, "BAD_INPUT", "identity_mode")
-    assert_error(await client.post("/v1/actions/linkedin-connect-profile/run/async",
-                                   json={"inputs": [{"linkedin_profile_url": PROFILE}], "identity_mode": "managed"}),
-                 400, "BAD_INPUT", "identity_mode")
+    assert_error(
+        await client.post(run_async, json={"inputs": mixed, "identity_ids": ids}),
+        400,
+        "BAD_INPUT",
+        "inputs[17].linkedin_profile_url",
+    )
+    assert_error(
+        await client.post(
+            live,
+            json={
+                "input": {"linkedin_profile_url": "https://www.linkedin.com/company/x"},
+                "identity_ids": ids,
+            },
+        ),
+        400,
+        "BAD_INPUT",
+        "input.linkedin_profile_url",
+    )
+    assert_error(
+        await client.post(
+            run_async,
+            json={"inputs": [{"linkedin_profile_url": PROFILE}], "identity_ids": ids, "colour": "red"},
+        ),
+        400,
+        "BAD_INPUT",
+        "colour",
+    )
+    assert_error(
+        await client.post(
+            run_async,
+            json={
+                "inputs": [{"linkedin_profile_url": PROFILE}],
+                "identity_ids": ids,
+                "callback": {"url": "ftp://example.com/hook"},
+            },
+        ),
+        400,
+        "BAD_INPUT",
+        "callback.url",
+    )
+    assert_error(
+        await client.post(run_async, content=b'{"inputs": [', headers={"content-type": "application/json"}),
+        400,
+        "BAD_INPUT",
+    )
+    assert_error(
+        await client.post(
+            "/v1/actions/linkedin-message-profile/run/async",
+            json={
+                "inputs": [{"linkedin_profile_url": PROFILE}],
+                "identity_ids": ids,
+                "parameters": {"message": ""},
+            },
+        ),
+        400,
+        "BAD_PARAMETERS",
+        "parameters.message",
+    )
+    assert_error(
+        await client.post(
+            run_async,
+            json={
+                "inputs": [{"linkedin_profile_url": PROFILE}],
+                "identity_ids": ["00000000-0000-0000-0000-000000000000"],
+            },
+        ),
+        404,
+        "NOT_FOUND",
+    )
+    assert_error(
+        await client.post(
+            "/v1/actions/linkedin-me/run/async", json={"inputs": [{}], "identity_mode": "auto"}
+        ),
+        400,
+        "BAD_INPUT",
+        "identity_mode",
+    )
+    assert_error(
+        await client.post(
+            "/v1/actions/linkedin-connect-profile/run/async",
+            json={"inputs": [{"linkedin_profile_url": PROFILE}], "identity_mode": "managed"},
+        ),
+        400,
+        "BAD_INPUT",
+        "identity_mode",
+    )
     await _assert_no_runs(client)
 
 
@@ -320,8 +450,10 @@ async def test_identity_of_another_workspace_is_not_found(
     other = create_workspace(engine, keyring, "Other Co", "boss@other.test")
     async with httpx.AsyncClient(base_url=api_url, headers={"X-API-Key": other.api_key}) as other_client:
         foreign = await create_identity(other_client, "Foreign Identity")
-    response = await client.post("/v1/actions/linkedin-extract-people/run/async",
-                                 json={"inputs": [{"linkedin_profile_url": PROFILE}], "identity_ids": [foreign["uid"]]})
+    response = await client.post(
+        "/v1/actions/linkedin-extract-people/run/async",
+        json={"inputs": [{"linkedin_profile_url": PROFILE}], "identity_ids": [foreign["uid"]]},
+    )
     assert_error(response, 404, "NOT_FOUND")
     await _assert_no_runs(client)
 
@@ -330,10 +462,13 @@ async def test_a_user_member_cannot_start_runs(client: httpx.AsyncClient, api_ur
     created = await client.post("/v1/members", json={"email": "reader@example.test", "role": "user"})
     assert created.status_code == 201, created.text
     identity = await create_identity(client, "Reader Target")
-    async with httpx.AsyncClient(base_url=api_url, headers={"X-API-Key": created.json()["api_key"]}) as reader:
-        response = await reader.post("/v1/actions/linkedin-extract-people/run/async",
-                                     json={"inputs": [{"linkedin_profile_url": PROFILE}],
-                                           "identity_ids": [identity["uid"]]})
+    async with httpx.AsyncClient(
+        base_url=api_url, headers={"X-API-Key": created.json()["api_key"]}
+    ) as reader:
+        response = await reader.post(
+            "/v1/actions/linkedin-extract-people/run/async",
+            json={"inputs": [{"linkedin_profile_url": PROFILE}], "identity_ids": [identity["uid"]]},
+        )
         assert_error(response, 403, "FORBIDDEN")
         assert (await reader.get("/v1/actions")).status_code == 200
     await _assert_no_runs(client)
@@ -341,7 +476,9 @@ async def test_a_user_member_cannot_start_runs(client: httpx.AsyncClient, api_ur
 
 async def test_live_run_on_an_identity_without_integration_is_424(client: httpx.AsyncClient) -> None:
     identity = await create_identity(client, "Not Connected Yet")
-    response = await client.post("/v1/actions/linkedin-extract-people/run/live",
-                                 json={"input": {"linkedin_profile_url": PROFILE}, "identity_ids": [identity["uid"]]})
+    response = await client.post(
+        "/v1/actions/linkedin-extract-people/run/live",
+        json={"input": {"linkedin_profile_url": PROFILE}, "identity_ids": [identity["uid"]]},
+    )
     assert_error(response, 424, "INTEGRATION_INVALID")
     await _assert_no_runs(client)

@@ -9,11 +9,22 @@ import pytest
 from edgewise.catalog import CATALOG, InputError, normalize_input, validate_parameters
 
 ACTIONS_MD_SLUGS = {
-    "linkedin-extract-people", "linkedin-extract-company", "linkedin-search-people", "linkedin-search-companies",
-    "salesnavigator-search-people", "linkedin-me", "linkedin-extract-connections",
-    "linkedin-extract-conversations", "linkedin-extract-messages", "linkedin-extract-received-invitations",
-    "linkedin-extract-sent-invitations", "linkedin-visit-profile", "linkedin-connect-profile",
-    "linkedin-message-profile", "salesnavigator-inmail-profile", "linkedin-accept-invitation",
+    "linkedin-extract-people",
+    "linkedin-extract-company",
+    "linkedin-search-people",
+    "linkedin-search-companies",
+    "salesnavigator-search-people",
+    "linkedin-me",
+    "linkedin-extract-connections",
+    "linkedin-extract-conversations",
+    "linkedin-extract-messages",
+    "linkedin-extract-received-invitations",
+    "linkedin-extract-sent-invitations",
+    "linkedin-visit-profile",
+    "linkedin-connect-profile",
+    "linkedin-message-profile",
+    "salesnavigator-inmail-profile",
+    "linkedin-accept-invitation",
     "linkedin-withdraw-invitation",
 }
 
@@ -28,7 +39,10 @@ def test_catalog_holds_every_action_of_actions_md_and_serialises() -> None:
 
 
 def test_paging_caps_match_actions_md() -> None:
-    assert (CATALOG["linkedin-search-people"].page_size, CATALOG["linkedin-search-people"].max_results) == (10, 1000)
+    assert (CATALOG["linkedin-search-people"].page_size, CATALOG["linkedin-search-people"].max_results) == (
+        10,
+        1000,
+    )
     assert CATALOG["salesnavigator-search-people"].max_results == 2500
     assert CATALOG["salesnavigator-search-people"].required_level == "sales_navigator"
     assert CATALOG["linkedin-extract-conversations"].page_size == 20
@@ -61,7 +75,9 @@ def test_bad_parameters_name_their_field(slug: str, params: dict[str, object], f
 
 def test_inputs_validate_and_normalise() -> None:
     spec = CATALOG["linkedin-extract-people"]
-    item = normalize_input(spec, {"linkedin_profile_url": "linkedin.com/in/Ada-L/", "custom_data": {"k": 1}}, "inputs[0]")
+    item = normalize_input(
+        spec, {"linkedin_profile_url": "linkedin.com/in/Ada-L/", "custom_data": {"k": 1}}, "inputs[0]"
+    )
     assert item.input == {"linkedin_profile_url": "https://www.linkedin.com/in/ada-l"}
     assert item.custom_data == {"k": 1}
     with pytest.raises(InputError) as caught:
@@ -71,7 +87,9 @@ def test_inputs_validate_and_normalise() -> None:
         normalize_input(spec, {"linkedin_profile_url": "linkedin.com/in/ada", "extra": 1}, "inputs[2]")
     assert caught.value.field == "inputs[2].extra"
     with pytest.raises(InputError) as caught:
-        normalize_input(spec, {"linkedin_profile_url": "linkedin.com/in/ada", "custom_data": {"x": "y" * 5000}}, "input")
+        normalize_input(
+            spec, {"linkedin_profile_url": "linkedin.com/in/ada", "custom_data": {"x": "y" * 5000}}, "input"
+        )
     assert caught.value.field == "input.custom_data"
     me = normalize_input(CATALOG["linkedin-me"], {}, "input")
     assert me.input == {}

@@ -21,7 +21,7 @@ def test_foreign_workspace_tampered_and_expired_cursors_are_refused() -> None:
     token = sign_cursor(KEYRING, "ws-1", {"after": 41}, ttl_seconds=60)
     with pytest.raises(ValueError, match="another workspace"):
         open_cursor(KEYRING, "ws-2", token)
-    body, mac = token.split(".")
+    _, mac = token.split(".")
     forged = base64.urlsafe_b64encode(b'{"p":{"after":0},"w":"ws-1"}').decode().rstrip("=")
     with pytest.raises(ValueError, match="unknown cursor"):
         open_cursor(KEYRING, "ws-1", f"{forged}.{mac}")

@@ -62,7 +62,10 @@ def test_search_urls_keep_keywords_and_drop_tracking() -> None:
 
 
 def test_company_thread_and_invitation_forms() -> None:
-    assert urls.normalize_company("linkedin.com/company/Acme-Corp/about/") == "https://www.linkedin.com/company/acme-corp"
+    assert (
+        urls.normalize_company("linkedin.com/company/Acme-Corp/about/")
+        == "https://www.linkedin.com/company/acme-corp"
+    )
     assert urls.normalize_thread("https://www.linkedin.com/messaging/thread/2-abc/") == (
         "https://www.linkedin.com/messaging/thread/2-abc/"
     )
