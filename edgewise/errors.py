@@ -41,6 +41,8 @@ ERROR_LABELS: dict[str, tuple[int, ErrorScope]] = {
     "CUSTOM_INVITE_LIMIT_REACHED": (424, ErrorScope.linkedin),
     "LK_ERROR": (424, ErrorScope.linkedin),
     "INTERNAL_ERROR": (500, ErrorScope.internal),
+    # A dependency of the API (database, Temporal) is not reachable right now; retry later.
+    "SERVICE_UNAVAILABLE": (503, ErrorScope.internal),
 }
 
 
