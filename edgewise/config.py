@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     # Timeout of one LinkedIn HTTP request (seconds).
     linkedin_timeout_seconds: float = Field(default=20.0, alias="LINKEDIN_TIMEOUT_SECONDS")
 
+    # Webhook events and run callbacks (API.md §3 Deliveries): seconds between attempts (the last value
+    # repeats), the window after the first attempt beyond which a delivery is FAILED, and the answer timeout.
+    delivery_retry_schedule: list[float] = Field(
+        default=[5, 30, 120, 600, 1800, 3600, 7200], alias="DELIVERY_RETRY_SCHEDULE"
+    )
+    delivery_max_age_seconds: float = Field(default=86400.0, alias="DELIVERY_MAX_AGE_SECONDS")
+    delivery_timeout_seconds: float = Field(default=10.0, alias="DELIVERY_TIMEOUT_SECONDS")
+
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
 
     @property
