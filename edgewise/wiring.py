@@ -30,4 +30,33 @@ def components(client: Client, settings: Settings) -> tuple[list[type], list[Any
     workflows: list[type] = []
     activities: list[Any] = []
     # --- registrations (one block per module) ---
+    # deliveries (webhook events and run callbacks)
+    from activities.deliveries import DeliveryActivities
+    from workflows.delivery import DeliveryWorkflow
+
+    workflows.append(DeliveryWorkflow)
+    activities.append(DeliveryActivities(deps).attempt_delivery)
+    # action runs (live and async)
+    from activities.runs import RunActivities
+    from workflows.run import ActionRunWorkflow
+
+    runs = RunActivities(deps)
+    workflows.append(ActionRunWorkflow)
+    activities.extend([runs.plan_run, runs.run_batch, runs.run_live_page, runs.settle_run])
+    # accounts (per-account workflow, leases) and connecting LinkedIn
+    from activities.accounts import AccountActivities
+    from activities.connect import ConnectActivities
+    from workflows.account import AccountWorkflow
+    from workflows.connect import ConnectWorkflow
+
+    workflows += [AccountWorkflow, ConnectWorkflow]
+    account_activities = AccountActivities(deps)
+    connect_activities = ConnectActivities(deps)
+    activities += [
+        account_activities.acquire_lease,
+        account_activities.release_lease,
+        connect_activities.verify_and_attach_cookies,
+        connect_activities.announce_connected,
+        connect_activities.discard_stash,
+    ]
     return workflows, activities

@@ -28,6 +28,7 @@ def delivery_workflow_id(delivery_uid: str, replay: int = 0) -> str:
 
 # --- per-account workflow: leases (one action at a time per LinkedIn account) ---------------------------
 
+
 class LeaseRequest(BaseModel):
     """Ask for the account. `holder` identifies the asker (a run workflow id, or `live:{run_uid}`).
 
@@ -74,6 +75,7 @@ class AccountWorkflowInput(BaseModel):
 
 # --- connect workflow -----------------------------------------------------------------------------------
 
+
 class ConnectInput(BaseModel):
     workspace_uid: str
     identity_uid: str
@@ -111,6 +113,7 @@ class DiscardStashInput(BaseModel):
 
 # --- action run workflow --------------------------------------------------------------------------------
 
+
 class RunWorkflowInput(BaseModel):
     run_uid: str
     live: bool = False
@@ -120,6 +123,8 @@ class RunWorkflowInput(BaseModel):
     # Inputs per batch activity and concurrent account lanes (from settings, fixed per run).
     batch_size: int = 50
     max_lanes: int = 20
+    # Continue-as-new after this many batches (None: when Temporal suggests it or history grows long).
+    rollover_after_batches: int | None = None
     # Carried across continue-as-new.
     batches_done: int = 0
 
@@ -174,6 +179,7 @@ _ = Field  # re-exported for DTO authors
 
 
 # --- action run workflow: planning and settling ----------------------------------------------------------
+
 
 class LanePlan(BaseModel):
     identity_uid: str

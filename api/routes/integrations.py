@@ -1,7 +1,331 @@
-"""Routes: integrations (see API.md)."""
+"""Connecting LinkedIn (API.md §3): connect or reconnect an identity's account by cookies, read the
+integration, disconnect it.
+
+A connect stores the submitted cookies encrypted in a short-lived SecretStash row and runs the connect
+workflow with that row's uid only (no secret enters Temporal's history); the workflow checks the session
+against LinkedIn and attaches it. We wait for its answer and reply with the Integration.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+import logging
+import math
+import uuid
+from datetime import timedelta
+from typing import Annotated, Any
 
-router = APIRouter()
+from fastapi import APIRouter, Path, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import Field, field_validator
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ApplicationError
+
+from activities.connect import delete_stash, new_cookie_stash
+from activities.deps import ActivityDeps
+from api.deps import (
+    CurrentMember,
+    DbSession,
+    EngineDep,
+    KeyringDep,
+    OpsMember,
+    SettingsDep,
+    TemporalClientDep,
+    get_or_404,
+)
+from api.errors import error_responses
+from api.schemas import IntegrationOut, StrictModel, integration_out
+from db.engine import session_scope
+from db.models import Identity, Integration
+from edgewise.config import Settings
+from edgewise.crypto import Keyring
+from edgewise.errors import ApiError, bad_input
+from edgewise.events import emit_integration_event
+from edgewise.timeutil import iso_z, utcnow
+from linkedin.protocol import SessionCookies
+from workflows import search_attributes as sa
+from workflows.connect import ConnectWorkflow, integration_uid_for_stash
+from workflows.contracts import ConnectInput, ConnectOutcome, connect_workflow_id
+
+log = logging.getLogger("edgewise.api.integrations")
+
+router = APIRouter(
+    prefix="/v1/identities/{uid}/integrations/linkedin",
+    tags=["integrations"],
+    responses=error_responses(400, 401, 403, 404),
+)
+
+IdentityUid = Annotated[str, Path(description="The identity's uid")]
+
+# How long the connect workflow may take (LinkedIn's answer, with a few retries of a hiccup).
+CONNECT_TIMEOUT = timedelta(minutes=3)
+_EVENT_NAMESPACE = uuid.UUID("0d5f2b1e-3c4a-4e8f-9a61-7b2c9d4e5f10")
+
+
+# --- request bodies -----------------------------------------------------------------------------------
+
+
+class CookiesIn(StrictModel):
+    """The LinkedIn session cookies, as found in a logged-in browser."""
+
+    li_at: str = Field(min_length=1, max_length=8192, description="The `li_at` cookie")
+    JSESSIONID: str = Field(
+        min_length=1,
+        max_length=1024,
+        description='The `JSESSIONID` cookie ("ajax:…"); surrounding double quotes are accepted and dropped',
+    )
+    li_a: str | None = Field(default=None, max_length=8192, description="The `li_a` cookie (Sales Navigator)")
+
+    @field_validator("li_at", "li_a")
+    @classmethod
+    def _trimmed(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("JSESSIONID")
+    @classmethod
+    def _unquoted(cls, value: str) -> str:
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1].strip()
+        if not value:
+            raise ValueError("must not be empty")
+        return value
+
+
+class AuthDataIn(StrictModel):
+    cookies: CookiesIn | None = Field(default=None, description="Connect with a browser session's cookies")
+    basic: dict[str, Any] | None = Field(
+        default=None, description="`{username, password}`: credentials login (not supported yet)"
+    )
+    user_agent: str | None = Field(
+        default=None, max_length=1024, description="The browser's User-Agent the cookies came from"
+    )
+
+
+class ConnectIn(StrictModel):
+    auth_data: AuthDataIn
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+
+def _live_integration(session: Session, identity_uid: str) -> Integration | None:
+    return session.exec(
+        select(Integration)
+        .where(Integration.identity_uid == identity_uid, Integration.deleted_at.is_(None))  # type: ignore[union-attr]
+        .order_by(Integration.created_at.desc())  # type: ignore[attr-defined]
+    ).first()
+
+
+def _event_deps(request: Request, client: Client) -> ActivityDeps:
+    """What edgewise.events needs to record and deliver an event from a request (it never calls LinkedIn)."""
+    state = request.app.state
+
+    def no_adapter(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("the API never calls LinkedIn")
+
+    return ActivityDeps(
+        settings=state.settings,
+        engine=state.engine,
+        keyring=state.keyring,
+        client=client,
+        adapter_factory=no_adapter,
+    )
+
+
+def _prepare_connect(
+    engine: Engine,
+    keyring: Keyring,
+    settings: Settings,
+    workspace_uid: str,
+    identity_uid: str,
+    cookies: SessionCookies,
+) -> tuple[str, str]:
+    """Check the identity and store the cookies in a stash. Returns (workflow id, stash uid)."""
+    with session_scope(engine) as session:
+        identity = get_or_404(session, Identity, identity_uid, workspace_uid, what="identity")
+        if settings.egress_required and not identity.egress_proxy_id:
+            raise ApiError("NO_EGRESS_AVAILABLE", "this identity has no egress proxy; it cannot connect")
+        current = _live_integration(session, identity.uid)
+        if current is not None and current.status == "PENDING" and current.checkpoint:
+            raise ApiError(
+                "CONFLICT", "a verification checkpoint is pending for this identity; submit its code first"
+            )
+        stash = new_cookie_stash(keyring, cookies)
+        session.add(stash)
+        integration_uid = current.uid if current is not None else integration_uid_for_stash(stash.uid)
+        return connect_workflow_id(integration_uid, stash.uid), stash.uid
+
+
+def _discard_stash(engine: Engine, stash_uid: str) -> None:
+    with session_scope(engine) as session:
+        delete_stash(session, stash_uid)
+
+
+def _load_integration(engine: Engine, integration_uid: str) -> Integration | None:
+    with Session(engine) as session:
+        return session.get(Integration, integration_uid)
+
+
+async def _run_connect(
+    client: Client, settings: Settings, workflow_id: str, input: ConnectInput
+) -> ConnectOutcome:
+    handle = await client.start_workflow(
+        ConnectWorkflow.run,
+        input,
+        id=workflow_id,
+        task_queue=settings.temporal_task_queue,
+        execution_timeout=CONNECT_TIMEOUT,
+        search_attributes=sa_pairs(input.workspace_uid, input.identity_uid),
+    )
+    try:
+        return await handle.result()
+    except WorkflowFailureError as exc:
+        cause = exc.cause  # the workflow's ApplicationError, typed after the activity's failure
+        if isinstance(cause, ApplicationError) and cause.type == "Throttled":
+            wait = float(cause.details[0]) if cause.details else 60.0
+            raise ApiError(
+                "LIMIT_REACHED",
+                "LinkedIn throttled this account; try again later",
+                params={
+                    "postponed_until": iso_z(utcnow() + timedelta(seconds=wait)),
+                    "limit": "LINKEDIN_THROTTLED",
+                },
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+        log.warning("connect workflow %s failed: %s", workflow_id, exc.cause)
+        raise ApiError("LK_ERROR", "LinkedIn did not answer the session check; try again shortly")
+
+
+def sa_pairs(workspace_uid: str, identity_uid: str) -> TypedSearchAttributes:
+    """Operators find connects by workspace and identity in the Temporal UI."""
+    return TypedSearchAttributes(
+        [SearchAttributePair(sa.WORKSPACE, workspace_uid), SearchAttributePair(sa.IDENTITIES, [identity_uid])]
+    )
+
+
+# --- routes ---------------------------------------------------------------------------------------------
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=IntegrationOut,
+    summary="Connect (or reconnect) the identity's LinkedIn account",
+    description=(
+        "Cookies: `{auth_data: {cookies: {li_at, JSESSIONID, li_a?}, user_agent?}}`. The session is "
+        "verified against LinkedIn before answering. First connect → 201 and event AUTH_SUCCESS; "
+        "reconnecting the same LinkedIn account → 200 (same uid) and event AUTH_UPDATED. A session "
+        "LinkedIn rejects → 424 INTEGRATION_INVALID with nothing stored. An account connected to another "
+        "identity, or cookies of a different account than the one connected → 409. Credentials "
+        "(`auth_data.basic`) are not supported yet."
+    ),
+    responses={
+        200: {"model": IntegrationOut, "description": "Reconnected the same LinkedIn account (same uid)"},
+        **error_responses(409, 424, 429),
+    },
+)
+async def connect_linkedin(
+    uid: IdentityUid,
+    body: ConnectIn,
+    member: OpsMember,
+    engine: EngineDep,
+    keyring: KeyringDep,
+    settings: SettingsDep,
+    client: TemporalClientDep,
+) -> JSONResponse:
+    auth = body.auth_data
+    if auth.basic is not None:
+        raise bad_input("auth_data.basic", "credentials login not yet supported; connect with cookies")
+    if auth.cookies is None:
+        raise bad_input("auth_data.cookies", "field required")
+    user_agent = auth.user_agent.strip() if auth.user_agent and auth.user_agent.strip() else None
+    cookies = SessionCookies(
+        li_at=auth.cookies.li_at,
+        jsessionid=auth.cookies.JSESSIONID,
+        li_a=auth.cookies.li_a,
+        user_agent=user_agent,
+    )
+
+    workflow_id, stash_uid = await asyncio.to_thread(
+        _prepare_connect, engine, keyring, settings, member.workspace_uid, uid, cookies
+    )
+    try:
+        outcome = await _run_connect(
+            client,
+            settings,
+            workflow_id,
+            ConnectInput(workspace_uid=member.workspace_uid, identity_uid=uid, stash_uid=stash_uid),
+        )
+    finally:
+        # The workflow erases it; this covers a workflow that never ran (or timed out) — never leave cookies.
+        await asyncio.shield(asyncio.to_thread(_discard_stash, engine, stash_uid))
+
+    if outcome.outcome == "CONFLICT":
+        raise ApiError(
+            "CONFLICT", outcome.message or "this LinkedIn account cannot be connected to this identity"
+        )
+    if outcome.outcome != "VALID" or outcome.integration_uid is None:
+        raise ApiError("INTEGRATION_INVALID", outcome.message or "LinkedIn rejected the session")
+    integration = await asyncio.to_thread(_load_integration, engine, outcome.integration_uid)
+    if integration is None:  # deleted between the workflow's answer and now
+        raise ApiError("CONFLICT", "the integration was removed while connecting")
+    return JSONResponse(integration_out(integration), status_code=201 if outcome.created else 200)
+
+
+@router.get("", response_model=IntegrationOut, summary="The identity's LinkedIn integration")
+def get_linkedin(uid: IdentityUid, member: CurrentMember, session: DbSession) -> dict[str, Any]:
+    identity = get_or_404(session, Identity, uid, member.workspace_uid, what="identity")
+    integration = _live_integration(session, identity.uid)
+    if integration is None:
+        raise ApiError("NOT_FOUND", f"identity {uid} has no LinkedIn integration", params={"uid": uid})
+    return integration_out(integration)
+
+
+def _disconnect(engine: Engine, workspace_uid: str, identity_uid: str) -> str:
+    with session_scope(engine) as session:
+        identity = get_or_404(session, Identity, identity_uid, workspace_uid, what="identity")
+        integration = session.exec(
+            select(Integration)
+            .where(Integration.identity_uid == identity.uid, Integration.deleted_at.is_(None))  # type: ignore[union-attr]
+            .with_for_update()
+        ).first()
+        if integration is None:
+            raise ApiError("NOT_FOUND", f"identity {identity_uid} has no LinkedIn integration")
+        now = utcnow()
+        integration.cookies_enc = None
+        integration.user_agent = None
+        integration.checkpoint = None
+        integration.deleted_at = now
+        integration.updated_at = now
+        session.add(integration)
+        return integration.uid
+
+
+@router.delete(
+    "",
+    status_code=204,
+    response_class=Response,
+    summary="Disconnect the identity's LinkedIn account",
+    description="Erases the stored session and emits event DELETED.",
+)
+async def delete_linkedin(
+    uid: IdentityUid, request: Request, member: OpsMember, engine: EngineDep, client: TemporalClientDep
+) -> Response:
+    integration_uid = await asyncio.to_thread(_disconnect, engine, member.workspace_uid, uid)
+    event_id = str(uuid.uuid5(_EVENT_NAMESPACE, f"{integration_uid}:DELETED"))
+    try:
+        await emit_integration_event(
+            _event_deps(request, client), integration_uid, "DELETED", event_id=event_id
+        )
+    except Exception:  # the disconnect stands; a lost event is logged, not a failed request
+        log.exception("could not emit DELETED for integration %s", integration_uid)
+    return Response(status_code=204)
