@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities import run_store
 from activities.deps import ActivityDeps
@@ -45,6 +46,8 @@ log = logging.getLogger("edgewise.runs")
 
 # Reads buffered before one commit; writes and multi-page inputs commit every step.
 _READ_FLUSH_EVERY = 25
+# plan_run attempts (≈ 1 minute with the workflow's retry policy) before a missing run counts as gone.
+_MISSING_RUN_ATTEMPTS = 12
 # How often (in inputs) a batch looks whether its run was stopped.
 _STOP_CHECK_EVERY = 5
 # In-activity retries of a transient LinkedIn failure before the input fails with LK_ERROR.
@@ -115,6 +118,10 @@ class RunActivities:
         """Which identities can work on this run now; inputs nobody can run are held or failed."""
         run = await self._db(run_store.load_run, ref.run_uid)
         if run is None:
+            # The API commits a run's rows right after Temporal accepts its workflow: wait for them a
+            # little; a run that never appears was rolled back and there is nothing to do.
+            if activity.info().attempt < _MISSING_RUN_ATTEMPTS:
+                raise ApplicationError(f"run {ref.run_uid} not visible yet")
             return RunPlan(lanes=[], status="GONE")
         spec = CATALOG[run.action_name]
         await self._db(run_store.requeue_orphans, run.uid)

@@ -36,6 +36,8 @@ with workflow.unsafe.imports_passed_through():
 
 _BATCH_LEASE_SECONDS = 20 * 60
 _QUICK = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
+# Events before a run continues-as-new even if Temporal has not suggested it yet (keeps replays cheap).
+_HISTORY_ROLLOVER = 8_000
 _TERMINAL = ("SUCCEEDED", "FAILED", "PARTIAL_SUCCEEDED", "GONE")
 
 
@@ -47,6 +49,7 @@ class ActionRunWorkflow:
         self._rollover = False
         self._batch_size = 50
         self._max_lanes = 20
+        self._rollover_after: int | None = None
 
     @workflow.signal
     def stop(self) -> None:
@@ -68,6 +71,9 @@ class ActionRunWorkflow:
             return await self._live(inp)
         ref = RunRef(run_uid=inp.run_uid)
         self._batch_size, self._max_lanes = inp.batch_size, inp.max_lanes
+        self._rollover_after = (
+            inp.batches_done + inp.rollover_after_batches if inp.rollover_after_batches else None
+        )
         batches_done = inp.batches_done
         while True:
             plan: RunPlan = await workflow.execute_activity(
@@ -95,12 +101,7 @@ class ActionRunWorkflow:
             if self._rollover:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
-                    RunWorkflowInput(
-                        run_uid=inp.run_uid,
-                        batch_size=inp.batch_size,
-                        max_lanes=inp.max_lanes,
-                        batches_done=batches_done,
-                    )
+                    inp.model_copy(update={"batches_done": batches_done})
                 )
             if settled.runnable and not self._stopped:
                 continue
@@ -168,7 +169,11 @@ class ActionRunWorkflow:
             else:
                 await self._release(lane.linkedin_profile_id, grant.lease_id)
             n += 1
-            if info.is_continue_as_new_suggested() or workflow.info().get_current_history_length() > 8_000:
+            if (
+                info.is_continue_as_new_suggested()
+                or workflow.info().get_current_history_length() > _HISTORY_ROLLOVER
+                or (self._rollover_after is not None and batches_before + n >= self._rollover_after)
+            ):
                 self._rollover = True
             if result.lane_error == "THROTTLED":
                 await workflow.sleep(timedelta(seconds=max(result.retry_after_seconds or 60.0, 1.0)))

@@ -9,16 +9,18 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
 from sqlmodel import Session, col, select
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from api import run_service
-from api.deps import CurrentMember, KeyringDep, SettingsDep, TemporalClientDep
+from api.deps import CurrentMember, EngineDep, KeyringDep, SettingsDep, TemporalClientDep
+from api.idempotency import IdempotencyDep
 from api.run_bodies import AsyncRunBody, LiveRunBody
 from api.run_schemas import output_out, run_out
-from db.engine import get_engine, session_scope
+from db.engine import session_scope
 from db.models import Run, RunOutput
 from edgewise.catalog import CATALOG, ActionSpec, InputError, normalize_input
 from edgewise.config import Settings
@@ -113,8 +115,10 @@ async def run_live(
     settings: SettingsDep,
     keyring: KeyringDep,
     client: TemporalClientDep,
+    engine: EngineDep,
+    idem: IdempotencyDep,
     cursor: str | None = Query(default=None, description="opaque cursor from X-Pagination-Next"),
-) -> JSONResponse:
+) -> Response:
     spec = _spec(slug)
     _require_writer(member)
     body = run_service.parse_body(LiveRunBody, await request.body())
@@ -123,7 +127,6 @@ async def run_live(
         item = normalize_input(spec, body.input, "input")
     except InputError as exc:
         raise run_service.validation_error([{"field": exc.field, "message": exc.message}]) from None
-    engine = get_engine(settings)
     page_state: dict[str, Any] | None = None
     produced = 0
     with Session(engine) as session:
@@ -151,6 +154,86 @@ async def run_live(
             selected = run_service.SelectedIdentities([str(pinned["i"])], "direct")
             page_state, produced = pinned.get("s"), int(pinned.get("n", 0))
         target = run_service.choose_live_identity(session, member.workspace_uid, spec, selected, settings)
+    with Session(engine, expire_on_commit=False) as session:
+        replay = await run_in_threadpool(idem.begin, session, member.workspace_uid)
+        await run_in_threadpool(session.commit)  # the key stays claimed (pending) while the call runs
+    if replay is not None:
+        return replay
+    try:
+        response = await _execute_live(
+            request,
+            member,
+            settings,
+            keyring,
+            client,
+            engine,
+            spec,
+            body,
+            item,
+            parameters,
+            selected,
+            target,
+            page_state,
+            produced,
+        )
+    except ApiError as exc:
+        await run_in_threadpool(_store_idempotent, engine, idem, exc.status_code, exc, exc.headers)
+        raise
+    except BaseException:
+        await run_in_threadpool(_forget_idempotent, engine, idem)
+        raise
+    await run_in_threadpool(
+        _store_idempotent, engine, idem, response.status_code, response, dict(response.headers)
+    )
+    return response
+
+
+def _store_idempotent(engine: Any, idem: Any, status: int, outcome: Any, headers: dict[str, str]) -> None:
+    """Keep what the live call answered (result, 202 Run, or error) for repeats with the same key."""
+    if idem.key is None or idem._record is None:
+        return
+    if isinstance(outcome, ApiError):
+        from api.errors import error_payload
+
+        body = error_payload(
+            outcome.label,
+            outcome.message,
+            params=outcome.params,
+            status_code=outcome.status_code,
+            scope=outcome.scope,
+        )
+    else:
+        body = json.loads(bytes(outcome.body))
+    keep = {k: v for k, v in headers.items() if k.lower().startswith("x-") or k.lower() == "retry-after"}
+    with session_scope(engine) as session:
+        idem.complete(session, status, body, headers=keep)
+
+
+def _forget_idempotent(engine: Any, idem: Any) -> None:
+    """An unexpected failure: free the key so the caller can retry."""
+    if idem._record is not None:
+        with session_scope(engine) as session:
+            session.delete(session.merge(idem._record))
+
+
+async def _execute_live(
+    request: Request,
+    member: Any,
+    settings: Settings,
+    keyring: Any,
+    client: Client,
+    engine: Any,
+    spec: ActionSpec,
+    body: LiveRunBody,
+    item: Any,
+    parameters: dict[str, Any],
+    selected: run_service.SelectedIdentities,
+    target: run_service.LiveTarget,
+    page_state: dict[str, Any] | None,
+    produced: int,
+) -> JSONResponse:
+    """Take the account's lease, create the LIVE run, start its workflow and wait for the page."""
+    slug = spec.slug
     assert target.integration.linkedin_profile_id is not None
     from api.leases import acquire_live_lease, release_live_lease
     from db.models import new_uid
@@ -253,7 +336,9 @@ async def run_async(
     settings: SettingsDep,
     keyring: KeyringDep,
     client: TemporalClientDep,
-) -> JSONResponse:
+    engine: EngineDep,
+    idem: IdempotencyDep,
+) -> Response:
     spec = _spec(slug)
     _require_writer(member)
     raw = await request.body()
@@ -265,12 +350,14 @@ async def run_async(
         from edgewise.targets import validate_target_url
 
         callback_url = validate_target_url(body.callback.url, settings, "callback.url")
-    engine = get_engine(settings)
-    with Session(engine) as session:
+
+    def prepare(session: Session) -> Response | Run:
+        replay = idem.begin(session, member.workspace_uid)
+        if replay is not None:
+            return replay
         selected = run_service.check_identities(
             session, member.workspace_uid, spec, body.identity_mode, body.identity_ids
         )
-    with session_scope(engine) as session:
         run = run_service.create_run(
             session,
             keyring,
@@ -283,12 +370,20 @@ async def run_async(
             inputs=inputs,
             callback_url=callback_url,
         )
-    try:
-        await start_run_workflow(client, settings, run)
-    except BaseException:
-        # Compensate: the run never started, so it must not exist.
-        from api.run_store_api import delete_run
+        idem.complete(session, 202, run_out(run))
+        return run
 
-        delete_run(engine, run.uid)
-        raise
-    return JSONResponse(run_out(run), status_code=202)
+    # The rows commit only once Temporal has accepted the workflow: a failed start leaves nothing behind,
+    # and the workflow's first activity waits (retries) until it can see its run.
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            prepared = await run_in_threadpool(prepare, session)
+            if isinstance(prepared, Response):
+                await run_in_threadpool(session.rollback)
+                return prepared
+            await start_run_workflow(client, settings, prepared)
+            await run_in_threadpool(session.commit)
+        except BaseException:
+            await run_in_threadpool(session.rollback)
+            raise
+    return JSONResponse(run_out(prepared), status_code=202)

@@ -482,3 +482,43 @@ async def test_live_run_on_an_identity_without_integration_is_424(client: httpx.
     )
     assert_error(response, 424, "INTEGRATION_INVALID")
     await _assert_no_runs(client)
+
+
+async def test_idempotency_key_makes_run_creation_safe_to_retry(
+    client: httpx.AsyncClient, sandbox: httpx.AsyncClient, account_pool: AccountPool
+) -> None:
+    identity, _ = await connected_identity(client, sandbox, account_pool.take())
+    target = (await people(sandbox, limit=1, offset=4000))[0]
+    body = {
+        "inputs": [{"linkedin_profile_url": target["linkedin_profile_url"]}],
+        "identity_ids": [identity["uid"]],
+    }
+    key = {"Idempotency-Key": "retry-me-1"}
+    first = await client.post("/v1/actions/linkedin-extract-people/run/async", json=body, headers=key)
+    again = await client.post("/v1/actions/linkedin-extract-people/run/async", json=body, headers=key)
+    assert first.status_code == again.status_code == 202
+    assert first.json()["uid"] == again.json()["uid"]
+    other = {**body, "inputs": [{"linkedin_profile_url": target["linkedin_profile_url"] + "-x"}]}
+    assert_error(
+        await client.post("/v1/actions/linkedin-extract-people/run/async", json=other, headers=key),
+        409,
+        "CONFLICT",
+    )
+
+    live_body = {
+        "input": {"linkedin_profile_url": target["linkedin_profile_url"]},
+        "identity_ids": [identity["uid"]],
+    }
+    live_key = {"Idempotency-Key": "live-once"}
+    live1 = await client.post(
+        "/v1/actions/linkedin-extract-people/run/live", json=live_body, headers=live_key
+    )
+    live2 = await client.post(
+        "/v1/actions/linkedin-extract-people/run/live", json=live_body, headers=live_key
+    )
+    assert live1.status_code == live2.status_code == 200, live2.text
+    assert live1.json() == live2.json()
+    assert live1.headers["X-Run-Uid"] == live2.headers["X-Run-Uid"]
+    runs = await client.get("/v1/runs", params={"execution_mode": "LIVE"})
+    assert runs.headers["X-Total-Count"] == "1"
+    assert (await client.get("/v1/runs")).headers["X-Total-Count"] == "2"
