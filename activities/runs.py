@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from temporalio import activity
@@ -292,6 +293,7 @@ class RunActivities:
     @activity.defn(name="run_live_page")
     async def run_live_page(self, ref: RunRef) -> LiveRunResult:
         """One page (or one write) of a live run, as its identity; the next page's state goes on the run."""
+        started = time.perf_counter()
         run = await self._db(run_store.load_run, ref.run_uid)
         if run is None:
             return LiveRunResult(status="GONE")
@@ -317,7 +319,9 @@ class RunActivities:
                 produced=int((run.live_page or {}).get("produced", 0)),
                 ceiling=spec.max_results or 0,
             )
+            linkedin_started = time.perf_counter()
             result = await self._step_with_retries(spec, ctx)
+            linkedin_ms = (time.perf_counter() - linkedin_started) * 1000
         except LinkedInError as exc:
             await self._account_trouble(lane, exc)
             error = error_body(exc)
@@ -354,7 +358,16 @@ class RunActivities:
         )
         await self._db(_set_next_page, run.uid, result.page_state, ctx.produced + len(result.outputs))
         status, _ = await self._db(run_store.refresh_run, run.uid, starting=True)
-        return LiveRunResult(status=status, output_count=len(result.outputs))
+        total_ms = (time.perf_counter() - started) * 1000
+        return LiveRunResult(
+            status=status,
+            output_count=len(result.outputs),
+            timing={
+                "activity": round(total_ms, 2),
+                "linkedin": round(linkedin_ms, 2),
+                "activity_db": round(total_ms - linkedin_ms, 2),
+            },
+        )
 
     # -- settling ------------------------------------------------------------------------------------
 

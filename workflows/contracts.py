@@ -133,6 +133,8 @@ class LiveRunResult(BaseModel):
     status: str
     error: dict[str, Any] | None = None  # {error_label, message, params}
     output_count: int = 0
+    # Milliseconds spent inside the activity: activity, linkedin, activity_db (for Server-Timing).
+    timing: dict[str, float] | None = None
 
 
 class BatchInput(BaseModel):

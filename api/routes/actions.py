@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -233,78 +237,147 @@ async def _execute_live(
     produced: int,
 ) -> JSONResponse:
     """Take the account's lease, create the LIVE run, start its workflow and wait for the page."""
-    slug = spec.slug
     assert target.integration.linkedin_profile_id is not None
     from api.leases import acquire_live_lease, release_live_lease
     from db.models import new_uid
 
+    timing = LiveTiming()
     run_uid = new_uid()
-    grant = await acquire_live_lease(
-        client, settings, target.integration.linkedin_profile_id, f"live:{run_uid}"
-    )
-    try:
-        with session_scope(engine) as session:
-            run = run_service.create_run(
-                session,
-                keyring,
-                workspace_uid=member.workspace_uid,
-                spec=spec,
-                mode=selected.mode,
-                body=body,
-                identity_ids=[target.identity_uid],
-                parameters=parameters,
-                inputs=[item],
-                live_page={"page_state": page_state, "produced": produced},
-                run_uid=run_uid,
-            )
-        handle = await start_run_workflow(
-            client,
-            settings,
-            run,
-            live=True,
-            lease_id=grant.lease_id,
-            linkedin_profile_id=target.integration.linkedin_profile_id,
+    with timing.phase("permit"):
+        grant = await acquire_live_lease(
+            client, settings, target.integration.linkedin_profile_id, f"live:{run_uid}"
         )
+    try:
+        with timing.phase("db"):
+            run = await run_in_threadpool(
+                _insert_live_run,
+                engine,
+                keyring,
+                member.workspace_uid,
+                spec,
+                selected.mode,
+                body,
+                target.identity_uid,
+                parameters,
+                item,
+                page_state,
+                produced,
+                run_uid,
+            )
+        with timing.phase("start"):
+            handle = await start_run_workflow(
+                client,
+                settings,
+                run,
+                live=True,
+                lease_id=grant.lease_id,
+                linkedin_profile_id=target.integration.linkedin_profile_id,
+            )
     except BaseException:
         await release_live_lease(client, target.integration.linkedin_profile_id, grant.lease_id or "")
         raise
     try:
-        result: LiveRunResult = await asyncio.wait_for(handle.result(), timeout=settings.live_timeout_seconds)
+        with timing.phase("workflow"):
+            result: LiveRunResult = await asyncio.wait_for(
+                handle.result(), timeout=settings.live_timeout_seconds
+            )
     except TimeoutError:
-        with Session(engine) as session:
-            fresh = session.get(Run, run_uid)
-            assert fresh is not None
-            return JSONResponse(run_out(fresh), status_code=202, headers={"X-Run-Uid": run_uid})
+        fresh, _ = await run_in_threadpool(_read_live_run, engine, run_uid)
+        return JSONResponse(run_out(fresh), status_code=202, headers={"X-Run-Uid": run_uid})
     headers = {"X-Run-Uid": run_uid}
+    timing.inner = dict(result.timing or {})
     if result.error is not None:
-        raise _live_error(result.error, headers)
+        raise _live_error(result.error, {**headers, "Server-Timing": timing.header()})
+    with timing.phase("db"):
+        fresh, rows = await run_in_threadpool(_read_live_run, engine, run_uid)
+    next_state = (fresh.live_page or {}).get("next_page_state")
+    if next_state is not None:
+        token = sign_cursor(
+            keyring,
+            member.workspace_uid,
+            {
+                "a": spec.slug,
+                "t": item.target_key,
+                "p": _params_hash(parameters),
+                "i": target.identity_uid,
+                "s": next_state,
+                "n": int((fresh.live_page or {}).get("next_produced", 0)),
+            },
+            LIVE_CURSOR_TTL_SECONDS,
+        )
+        headers["X-Pagination-Next"] = (
+            f"{_base_url(request, settings)}/v1/actions/{spec.slug}/run/live?cursor={quote(token)}"
+        )
+    headers["Server-Timing"] = timing.header()
+    return JSONResponse([output_out(r) for r in rows], status_code=200, headers=headers)
+
+
+def _insert_live_run(
+    engine: Any,
+    keyring: Any,
+    workspace_uid: str,
+    spec: ActionSpec,
+    mode: str,
+    body: LiveRunBody,
+    identity_uid: str,
+    parameters: dict[str, Any],
+    item: Any,
+    page_state: dict[str, Any] | None,
+    produced: int,
+    run_uid: str,
+) -> Run:
+    with session_scope(engine) as session:
+        return run_service.create_run(
+            session,
+            keyring,
+            workspace_uid=workspace_uid,
+            spec=spec,
+            mode=mode,
+            body=body,
+            identity_ids=[identity_uid],
+            parameters=parameters,
+            inputs=[item],
+            live_page={"page_state": page_state, "produced": produced},
+            run_uid=run_uid,
+        )
+
+
+def _read_live_run(engine: Any, run_uid: str) -> tuple[Run, list[RunOutput]]:
     with Session(engine) as session:
         fresh = session.get(Run, run_uid)
         assert fresh is not None
         rows = session.exec(
             select(RunOutput).where(RunOutput.run_uid == run_uid).order_by(col(RunOutput.id))
         ).all()
-        next_state = (fresh.live_page or {}).get("next_page_state")
-        if next_state is not None:
-            token = sign_cursor(
-                keyring,
-                member.workspace_uid,
-                {
-                    "a": slug,
-                    "t": item.target_key,
-                    "p": _params_hash(parameters),
-                    "i": target.identity_uid,
-                    "s": next_state,
-                    "n": int((fresh.live_page or {}).get("next_produced", 0)),
-                },
-                LIVE_CURSOR_TTL_SECONDS,
-            )
-            from urllib.parse import quote
+        return fresh, list(rows)
 
-            headers["X-Pagination-Next"] = (
-                f"{_base_url(request, settings)}/v1/actions/{slug}/run/live?cursor={quote(token)}"
-            )
-        return JSONResponse([output_out(r) for r in rows], status_code=200, headers=headers)
+
+class LiveTiming:
+    """Where a live call's time goes, as a `Server-Timing` header (milliseconds).
+
+    API-side phases: permit (the account's lease), db (run rows in, results out), start (workflow start),
+    workflow (start → result). Inside the workflow the activity reports `activity`, `linkedin` (the
+    adapter's HTTP calls) and `activity_db`; `dispatch` = workflow − activity is Temporal's task dispatch.
+    """
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self.inner: dict[str, float] = {}
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phases[name] = self.phases.get(name, 0.0) + (time.perf_counter() - started) * 1000
+
+    def header(self) -> str:
+        values = dict(self.phases)
+        values.update({k: float(v) for k, v in self.inner.items()})
+        if "workflow" in values and "activity" in values:
+            values["dispatch"] = max(values["workflow"] - values["activity"], 0.0)
+        return ", ".join(f"{name};dur={value:.1f}" for name, value in values.items())
 
 
 def _live_error(error: dict[str, Any], headers: dict[str, str]) -> ApiError:

@@ -7,20 +7,22 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import update
 from sqlmodel import Session, col, func, select
 
+from activities.run_store import refresh_run
 from api import run_service
-from api.deps import CurrentMember, KeyringDep, SettingsDep, TemporalClientDep
+from api.deps import CurrentMember, EngineDep, KeyringDep, SettingsDep, TemporalClientDep
+from api.run_control import mark_stopped, signal_run
 from api.run_schemas import input_out, output_out, run_out, run_status_out
-from db.engine import get_engine, session_scope
+from db.engine import session_scope
 from db.models import Integration, Run, RunIdentity, RunInput, RunOutput
 from edgewise.cursors import open_cursor, sign_cursor
 from edgewise.errors import ApiError
 from edgewise.runstate import TERMINAL_RUN_STATES
 from edgewise.timeutil import utcnow
-from workflows.contracts import run_workflow_id
 
 router = APIRouter(tags=["runs"])
 log = logging.getLogger("edgewise.api.runs")
@@ -54,20 +56,11 @@ def _bad_query(field: str, message: str) -> ApiError:
     return run_service.validation_error([{"field": field, "message": message}])
 
 
-async def _signal(client: Any, run_uid: str, name: str) -> None:
-    """Tell the run's workflow; a workflow that already ended has nothing to stop or resume."""
-    from temporalio.service import RPCError
-
-    try:
-        await client.get_workflow_handle(run_workflow_id(run_uid)).signal(name)
-    except RPCError as exc:
-        log.warning("signal %s to run %s not delivered: %s", name, run_uid, exc.message)
-
-
 @router.get("/v1/runs", summary="List runs (newest first)")
 def list_runs(
     member: CurrentMember,
     settings: SettingsDep,
+    engine: EngineDep,
     status: list[str] | None = Query(default=None),
     action_name: list[str] | None = Query(default=None),
     execution_mode: list[str] | None = Query(default=None),
@@ -104,7 +97,7 @@ def list_runs(
                 select(RunIdentity.run_uid).where(col(RunIdentity.identity_uid).in_(identity_uid))
             )
         )
-    with Session(get_engine(settings)) as session:
+    with Session(engine) as session:
         total = session.exec(select(func.count()).select_from(query.subquery())).one()
         order = col(Run.created_at).asc() if sort == "created_at" else col(Run.created_at).desc()
         rows = session.exec(query.order_by(order, col(Run.uid)).offset(offset).limit(limit)).all()
@@ -112,18 +105,21 @@ def list_runs(
 
 
 @router.get("/v1/runs/{uid}", summary="One run")
-def get_run(uid: str, member: CurrentMember, settings: SettingsDep) -> dict[str, Any]:
-    with Session(get_engine(settings)) as session:
+def get_run(uid: str, member: CurrentMember, settings: SettingsDep, engine: EngineDep) -> dict[str, Any]:
+    with Session(engine) as session:
         return run_out(_get_run(session, member.workspace_uid, uid))
 
 
 @router.get("/v1/runs/{uid}/status", summary="A run's progress")
-def get_run_status(uid: str, member: CurrentMember, settings: SettingsDep) -> dict[str, Any]:
-    with Session(get_engine(settings)) as session:
+def get_run_status(
+    uid: str, member: CurrentMember, settings: SettingsDep, engine: EngineDep
+) -> dict[str, Any]:
+    with Session(engine) as session:
         return run_status_out(_get_run(session, member.workspace_uid, uid))
 
 
 def _page(
+    engine: Any,
     request: Request,
     member: Any,
     keyring: Any,
@@ -145,7 +141,7 @@ def _page(
         if pinned.get("r") != uid or pinned.get("k") != model.__tablename__:
             raise _bad_query("cursor", "cursor was issued for another listing")
         after = int(pinned.get("after", 0))
-    with Session(get_engine(settings)) as session:
+    with Session(engine) as session:
         run = _get_run(session, member.workspace_uid, uid)
         id_col = col(model.id)  # type: ignore[attr-defined,arg-type]
         rows = session.exec(
@@ -172,10 +168,11 @@ def list_inputs(
     member: CurrentMember,
     keyring: KeyringDep,
     settings: SettingsDep,
+    engine: EngineDep,
     cursor: str | None = Query(default=None),
     limit: int = Query(default=100),
 ) -> JSONResponse:
-    return _page(request, member, keyring, settings, uid, cursor, limit, RunInput, input_out)
+    return _page(engine, request, member, keyring, settings, uid, cursor, limit, RunInput, input_out)
 
 
 @router.get("/v1/runs/{uid}/outputs", summary="A run's output rows, in insertion order (cursor-paged)")
@@ -185,46 +182,38 @@ def list_outputs(
     member: CurrentMember,
     keyring: KeyringDep,
     settings: SettingsDep,
+    engine: EngineDep,
     cursor: str | None = Query(default=None),
     limit: int = Query(default=100),
 ) -> JSONResponse:
-    return _page(request, member, keyring, settings, uid, cursor, limit, RunOutput, output_out)
+    return _page(engine, request, member, keyring, settings, uid, cursor, limit, RunOutput, output_out)
 
 
 @router.post("/v1/runs/{uid}/stop", summary="Stop a run (resumable)")
 async def stop_run(
-    uid: str, member: CurrentMember, settings: SettingsDep, client: TemporalClientDep
+    uid: str, member: CurrentMember, settings: SettingsDep, engine: EngineDep, client: TemporalClientDep
 ) -> dict[str, Any]:
     _require_writer(member)
-    engine = get_engine(settings)
-    with session_scope(engine) as session:
-        run = _get_run(session, member.workspace_uid, uid)
-        if run.status in TERMINAL_RUN_STATES:
-            raise ApiError("CONFLICT", f"run is {run.status}; a finished run cannot be stopped")
-        if not run.stopped:
-            run.stopped = True
-            session.execute(
-                update(RunInput)
-                .where(
-                    col(RunInput.run_uid) == uid, col(RunInput.status).in_(["QUEUED", "SCHEDULED", "BLOCKED"])
-                )
-                .values(status="STOPPED", postponed_until=None)
-            )
-            session.add(run)
-    await _signal(client, uid, "stop")
-    from activities.run_store import refresh_run
-
-    refresh_run(engine, uid)
+    await run_in_threadpool(_stop_rows, engine, member.workspace_uid, uid)
+    await signal_run(client, uid, "stop")
+    await run_in_threadpool(refresh_run, engine, uid)
     with Session(engine) as session:
         return run_out(_get_run(session, member.workspace_uid, uid))
 
 
+def _stop_rows(engine: Any, workspace_uid: str, uid: str) -> None:
+    with session_scope(engine) as session:
+        run = _get_run(session, workspace_uid, uid)
+        if run.status in TERMINAL_RUN_STATES:
+            raise ApiError("CONFLICT", f"run is {run.status}; a finished run cannot be stopped")
+        mark_stopped(session, run)
+
+
 @router.post("/v1/runs/{uid}/resume", summary="Resume a STOPPED or BLOCKED run")
 async def resume_run(
-    uid: str, member: CurrentMember, settings: SettingsDep, client: TemporalClientDep
+    uid: str, member: CurrentMember, settings: SettingsDep, engine: EngineDep, client: TemporalClientDep
 ) -> dict[str, Any]:
     _require_writer(member)
-    engine = get_engine(settings)
     with session_scope(engine) as session:
         run = _get_run(session, member.workspace_uid, uid)
         if run.status in TERMINAL_RUN_STATES:
@@ -252,9 +241,7 @@ async def resume_run(
             .values(status="QUEUED", error=None)
         )
         session.add(run)
-    await _signal(client, uid, "resume")
-    from activities.run_store import refresh_run
-
-    refresh_run(engine, uid)
+    await signal_run(client, uid, "resume")
+    await run_in_threadpool(refresh_run, engine, uid)
     with Session(engine) as session:
         return run_out(_get_run(session, member.workspace_uid, uid))

@@ -522,3 +522,42 @@ async def test_idempotency_key_makes_run_creation_safe_to_retry(
     runs = await client.get("/v1/runs", params={"execution_mode": "LIVE"})
     assert runs.headers["X-Total-Count"] == "1"
     assert (await client.get("/v1/runs")).headers["X-Total-Count"] == "2"
+
+
+async def test_deleting_an_identity_stops_its_runs_and_reports_deleted(
+    client: httpx.AsyncClient,
+    sandbox: httpx.AsyncClient,
+    account_pool: AccountPool,
+    receiver: Receiver,
+    no_tolerances: None,
+) -> None:
+    account = account_pool.take()
+    url, path = receiver.url_for()
+    assert (await client.put("/v1/workspace/webhook", json={"url": url})).status_code == 200
+    identity, integration = await connected_identity(client, sandbox, account)
+    await sandbox.put(
+        "/_sandbox/faults",
+        json={"account_id": account["id"], "latency_ms": 40, "error_rate": 0, "scope": "all"},
+    )
+    try:
+        targets = await people(sandbox, limit=120, offset=1500)
+        response = await client.post(
+            "/v1/actions/linkedin-extract-people/run/async",
+            json={
+                "inputs": [{"linkedin_profile_url": p["linkedin_profile_url"]} for p in targets],
+                "identity_ids": [identity["uid"]],
+            },
+        )
+        run_uid = response.json()["uid"]
+        await wait_run(client, run_uid, {"RUNNING"})
+        assert (await client.delete(f"/v1/identities/{identity['uid']}")).status_code == 204
+        stopped = await wait_run(client, run_uid, {"STOPPED"})
+        assert stopped["output_count"] < 120
+    finally:
+        await sandbox.put(
+            "/_sandbox/faults",
+            json={"account_id": account["id"], "latency_ms": 0, "error_rate": 0, "scope": "all"},
+        )
+    events = [json.loads(r.body) for r in await receiver.wait_for(path, 2, timeout=20)]
+    assert [e["event"] for e in events][-1] == "DELETED"
+    assert events[-1]["integration_uid"] == integration["uid"]
