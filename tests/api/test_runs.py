@@ -561,3 +561,70 @@ async def test_deleting_an_identity_stops_its_runs_and_reports_deleted(
     events = [json.loads(r.body) for r in await receiver.wait_for(path, 2, timeout=20)]
     assert [e["event"] for e in events][-1] == "DELETED"
     assert events[-1]["integration_uid"] == integration["uid"]
+
+
+async def test_run_histories_carry_uids_not_profiles_or_cookies(
+    client: httpx.AsyncClient, sandbox: httpx.AsyncClient, account_pool: AccountPool, temporal_client: Any
+) -> None:
+    from workflows.contracts import run_workflow_id
+
+    account = account_pool.take()
+    cookies = (await sandbox.post(f"/_sandbox/accounts/{account['id']}/sessions")).json()
+    identity = await create_identity(client, "History Checker")
+    connected = await client.post(
+        f"/v1/identities/{identity['uid']}/integrations/linkedin", json={"auth_data": {"cookies": cookies}}
+    )
+    assert connected.status_code == 201, connected.text
+    targets = await people(sandbox, limit=5, offset=2500)
+    response = await client.post(
+        "/v1/actions/linkedin-extract-people/run/async",
+        json={
+            "inputs": [{"linkedin_profile_url": t["linkedin_profile_url"]} for t in targets],
+            "identity_ids": [identity["uid"]],
+            "callback": {
+                "url": "http://127.0.0.1:9/never",
+                "headers": {"Authorization": "Bearer s3cret-tok"},
+            },
+        },
+    )
+    done = await wait_run(client, response.json()["uid"], {"SUCCEEDED"})
+    history = await temporal_client.get_workflow_handle(run_workflow_id(done["uid"])).fetch_history()
+    text = history.to_json()
+    assert done["uid"] in text
+    for secret in (cookies["li_at"], cookies["JSESSIONID"], "s3cret-tok"):
+        assert secret not in text
+    for person in targets:
+        assert person["public_identifier"] not in text and person["last_name"] not in text
+
+
+async def test_runs_are_invisible_to_other_workspaces(
+    client: httpx.AsyncClient,
+    sandbox: httpx.AsyncClient,
+    account_pool: AccountPool,
+    api_url: str,
+    engine: Any,
+    keyring: Any,
+) -> None:
+    from edgewise.workspaces import create_workspace
+
+    identity, _ = await connected_identity(client, sandbox, account_pool.take())
+    target = (await people(sandbox, limit=1, offset=2600))[0]
+    live = await client.post(
+        "/v1/actions/linkedin-extract-people/run/live",
+        json={
+            "input": {"linkedin_profile_url": target["linkedin_profile_url"]},
+            "identity_ids": [identity["uid"]],
+        },
+    )
+    run_uid = live.headers["X-Run-Uid"]
+    other = create_workspace(engine, keyring, "Nosy Co", "nosy@other.test")
+    async with httpx.AsyncClient(base_url=api_url, headers={"X-API-Key": other.api_key}) as nosy:
+        for path in ("", "/status", "/inputs", "/outputs"):
+            assert_error(await nosy.get(f"/v1/runs/{run_uid}{path}"), 404, "NOT_FOUND")
+        assert_error(await nosy.post(f"/v1/runs/{run_uid}/stop"), 404, "NOT_FOUND")
+        assert (await nosy.get("/v1/runs")).headers["X-Total-Count"] == "0"
+        cursor_url = (await client.get(f"/v1/runs/{run_uid}/outputs", params={"limit": 1})).headers.get(
+            "X-Pagination-Next"
+        )
+        if cursor_url:
+            assert_error(await nosy.get(cursor_url.replace(api_url, "")), 404, "NOT_FOUND")
