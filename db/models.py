@@ -87,7 +87,9 @@ class Integration(SQLModel, table=True):
     status: str = Field(default="PENDING", max_length=16)  # PENDING | VALID | INVALID | RESTRICTED
     level: str | None = Field(default=None, max_length=32)  # classic | premium | sales_navigator
     account_name: str | None = Field(default=None, max_length=255)
-    linkedin_profile_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True, index=True))
+    linkedin_profile_id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, nullable=True, index=True)
+    )
     linkedin_profile_urn: str | None = Field(default=None, max_length=128)
     public_identifier: str | None = Field(default=None, max_length=255)
     # AES-GCM ciphertext of {"li_at", "JSESSIONID", "li_a"?}; associated data = integration uid.
@@ -196,8 +198,10 @@ class RunOutput(SQLModel, table=True):
         UniqueConstraint("run_input_uid", "seq", name="uq_run_outputs_input_seq"),
         Index("ix_run_outputs_run_id", "run_uid", "id"),
     )
-    id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"),
-                                                          primary_key=True, autoincrement=True))
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    )
     run_uid: str = Field(max_length=36)
     run_input_uid: str = Field(max_length=36)
     # Position of this row among its input's outputs: makes a retried page's insert idempotent.

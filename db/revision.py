@@ -1,4 +1,4 @@
-"""Developer helper: `python -m db.revision "message"` autogenerates a migration against a scratch SQLite DB."""
+"""Developer helper: `python -m db.revision "msg"` autogenerates a migration against a scratch SQLite DB."""
 
 from __future__ import annotations
 

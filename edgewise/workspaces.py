@@ -31,7 +31,9 @@ def create_workspace(engine: Engine, keyring: Keyring, name: str, admin_email: s
         workspace.secret_enc = keyring.encrypt_json(new_webhook_secret(), associated=workspace.uid)
         session.add(workspace)
         session.flush()
-        member = Member(workspace_uid=workspace.uid, email=email, role="admin", key_hash=hash_api_key(api_key))
+        member = Member(
+            workspace_uid=workspace.uid, email=email, role="admin", key_hash=hash_api_key(api_key)
+        )
         session.add(member)
     return CreatedWorkspace(workspace_uid=workspace.uid, member_uid=member.uid, api_key=api_key)
 

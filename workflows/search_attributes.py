@@ -1,4 +1,4 @@
-"""Custom search attributes: operators filter runs in the Temporal UI by workspace, identity, action, status."""
+"""Custom search attributes for the Temporal UI: filter runs by workspace, identity, action, status."""
 
 from __future__ import annotations
 

@@ -7,7 +7,9 @@ from typing import Any
 import httpx
 
 
-async def create_identity(client: httpx.AsyncClient, name: str = "Test Identity", **extra: Any) -> dict[str, Any]:
+async def create_identity(
+    client: httpx.AsyncClient, name: str = "Test Identity", **extra: Any
+) -> dict[str, Any]:
     response = await client.post("/v1/identities", json={"name": name, **extra})
     assert response.status_code == 201, response.text
     return dict(response.json())
@@ -20,7 +22,10 @@ async def fresh_cookies(sandbox: httpx.AsyncClient, account_id: Any) -> dict[str
 
 
 async def connected_identity(
-    client: httpx.AsyncClient, sandbox: httpx.AsyncClient, account: dict[str, Any], name: str = "Connected One"
+    client: httpx.AsyncClient,
+    sandbox: httpx.AsyncClient,
+    account: dict[str, Any],
+    name: str = "Connected One",
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Create an identity and connect `account` to it by cookies; return (identity, integration)."""
     identity = await create_identity(client, name)
