@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
@@ -35,23 +37,34 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
         workflows=workflows,
         activities=activities,
         max_concurrent_activities=200,
+        graceful_shutdown_timeout=timedelta(seconds=10),
     )
     async with worker:
         yield worker
 
 
 async def main() -> None:
+    from db.migrate import upgrade
     from edgewise.logging import setup_logging
+    from linkedin.http_adapter import close_pools
 
     settings = get_settings()
     setup_logging(settings)
-    from db.migrate import upgrade
-
     upgrade(settings.resolved_database_url)
     client = await connect(settings)
-    logging.getLogger("edgewise.worker").info("worker started on task queue %s", settings.temporal_task_queue)
+    log = logging.getLogger("edgewise.worker")
+    # SIGTERM (an orchestrator) and SIGINT (Ctrl-C) both drain: the worker stops polling, lets running
+    # activities finish (up to the graceful timeout), then exits 0.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     async with build_worker(client, settings):
-        await asyncio.Event().wait()
+        log.info("worker started on task queue %s", settings.temporal_task_queue)
+        await stop.wait()
+        log.info("worker draining")
+    await close_pools()
+    log.info("worker stopped")
 
 
 if __name__ == "__main__":
