@@ -20,6 +20,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from api import openapi_components
 from api.errors import error_responses, install_error_handlers
 from api.middleware import (
     BodyLimitMiddleware,
@@ -106,9 +107,11 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         for operation in path_item.values():
             if isinstance(operation, dict) and "responses" in operation:
                 operation["responses"].pop("422", None)
-    components = schema.get("components", {}).get("schemas", {})
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
+    # Routes that parse their bodies by hand register their schemas separately.
+    components.update(openapi_components.components())
     app.openapi_schema = schema
     return schema
 

@@ -21,8 +21,10 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from api import run_service
 from api.deps import CurrentMember, EngineDep, KeyringDep, SettingsDep, TemporalClientDep
+from api.errors import error_responses
 from api.idempotency import IdempotencyDep
-from api.run_bodies import AsyncRunBody, LiveRunBody
+from api.openapi_components import json_body, ref
+from api.run_bodies import AsyncRunBody, LiveRunBody, RunOut, RunOutputOut
 from api.run_schemas import output_out, run_out
 from db.engine import session_scope
 from db.models import Run, RunOutput
@@ -95,21 +97,21 @@ def _base_url(request: Request, settings: Settings) -> str:
     return settings.public_base_url.rstrip("/") or str(request.base_url).rstrip("/")
 
 
-_RUN_BODY_DOC = {"requestBody": {"required": True, "content": {"application/json": {"schema": {}}}}}
-
-
 @router.post(
     "/v1/actions/{slug}/run/live",
     summary="Run an action live (synchronously) for one input",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": LiveRunBody.model_json_schema()}},
-        }
-    },
+    openapi_extra=json_body(LiveRunBody),
     responses={
-        200: {"description": "Array of results; X-Run-Uid, X-Pagination-Next headers"},
-        202: {"description": "Still running after the live timeout: the Run"},
+        200: {
+            "description": "The results (one page). Headers: `X-Run-Uid`; `X-Pagination-Next` (POST the same "
+            "body to it for the next page) while more exist; `Server-Timing` (where the time went)",
+            "content": {"application/json": {"schema": {"type": "array", "items": ref(RunOutputOut)}}},
+        },
+        202: {
+            "description": "Still running after LIVE_TIMEOUT_SECONDS: the Run; it finishes durably",
+            "content": {"application/json": {"schema": ref(RunOut)}},
+        },
+        **error_responses(400, 401, 403, 404, 409, 424, 429),
     },
 )
 async def run_live(
@@ -394,13 +396,11 @@ def _live_error(error: dict[str, Any], headers: dict[str, str]) -> ApiError:
     "/v1/actions/{slug}/run/async",
     status_code=202,
     summary="Run an action asynchronously over many inputs",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": AsyncRunBody.model_json_schema()}},
-        }
+    openapi_extra=json_body(AsyncRunBody),
+    responses={
+        202: {"description": "The Run", "content": {"application/json": {"schema": ref(RunOut)}}},
+        **error_responses(400, 401, 403, 404, 409),
     },
-    responses={202: {"description": "The Run"}},
 )
 async def run_async(
     slug: str,

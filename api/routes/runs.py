@@ -15,6 +15,9 @@ from sqlmodel import Session, col, func, select
 from activities.run_store import refresh_run
 from api import run_service
 from api.deps import CurrentMember, EngineDep, KeyringDep, SettingsDep, TemporalClientDep
+from api.errors import error_responses
+from api.openapi_components import ref
+from api.run_bodies import RunInputOut, RunOut, RunOutputOut, RunStatusOut
 from api.run_control import mark_stopped, signal_run
 from api.run_schemas import input_out, output_out, run_out, run_status_out
 from db.engine import session_scope
@@ -56,7 +59,14 @@ def _bad_query(field: str, message: str) -> ApiError:
     return run_service.validation_error([{"field": field, "message": message}])
 
 
-@router.get("/v1/runs", summary="List runs (newest first)")
+@router.get(
+    "/v1/runs",
+    summary="List runs (newest first; total in X-Total-Count)",
+    responses={
+        200: {"content": {"application/json": {"schema": {"type": "array", "items": ref(RunOut)}}}},
+        **error_responses(400, 401),
+    },
+)
 def list_runs(
     member: CurrentMember,
     settings: SettingsDep,
@@ -104,13 +114,24 @@ def list_runs(
         return JSONResponse([run_out(r) for r in rows], headers={"X-Total-Count": str(total)})
 
 
-@router.get("/v1/runs/{uid}", summary="One run")
+@router.get(
+    "/v1/runs/{uid}",
+    summary="One run",
+    responses={200: {"content": {"application/json": {"schema": ref(RunOut)}}}, **error_responses(401, 404)},
+)
 def get_run(uid: str, member: CurrentMember, settings: SettingsDep, engine: EngineDep) -> dict[str, Any]:
     with Session(engine) as session:
         return run_out(_get_run(session, member.workspace_uid, uid))
 
 
-@router.get("/v1/runs/{uid}/status", summary="A run's progress")
+@router.get(
+    "/v1/runs/{uid}/status",
+    summary="A run's progress",
+    responses={
+        200: {"content": {"application/json": {"schema": ref(RunStatusOut)}}},
+        **error_responses(401, 404),
+    },
+)
 def get_run_status(
     uid: str, member: CurrentMember, settings: SettingsDep, engine: EngineDep
 ) -> dict[str, Any]:
@@ -161,7 +182,14 @@ def _page(
         return JSONResponse([render(r) for r in rows], headers=headers)
 
 
-@router.get("/v1/runs/{uid}/inputs", summary="A run's input rows, in insertion order (cursor-paged)")
+@router.get(
+    "/v1/runs/{uid}/inputs",
+    summary="A run's input rows, in insertion order (cursor-paged; X-Pagination-Next)",
+    responses={
+        200: {"content": {"application/json": {"schema": {"type": "array", "items": ref(RunInputOut)}}}},
+        **error_responses(400, 401, 404),
+    },
+)
 def list_inputs(
     uid: str,
     request: Request,
@@ -175,7 +203,14 @@ def list_inputs(
     return _page(engine, request, member, keyring, settings, uid, cursor, limit, RunInput, input_out)
 
 
-@router.get("/v1/runs/{uid}/outputs", summary="A run's output rows, in insertion order (cursor-paged)")
+@router.get(
+    "/v1/runs/{uid}/outputs",
+    summary="A run's output rows, in insertion order (cursor-paged; X-Pagination-Next)",
+    responses={
+        200: {"content": {"application/json": {"schema": {"type": "array", "items": ref(RunOutputOut)}}}},
+        **error_responses(400, 401, 404),
+    },
+)
 def list_outputs(
     uid: str,
     request: Request,
@@ -189,7 +224,14 @@ def list_outputs(
     return _page(engine, request, member, keyring, settings, uid, cursor, limit, RunOutput, output_out)
 
 
-@router.post("/v1/runs/{uid}/stop", summary="Stop a run (resumable)")
+@router.post(
+    "/v1/runs/{uid}/stop",
+    summary="Stop a run (resumable)",
+    responses={
+        200: {"content": {"application/json": {"schema": ref(RunOut)}}},
+        **error_responses(401, 403, 404, 409),
+    },
+)
 async def stop_run(
     uid: str, member: CurrentMember, settings: SettingsDep, engine: EngineDep, client: TemporalClientDep
 ) -> dict[str, Any]:
@@ -209,7 +251,14 @@ def _stop_rows(engine: Any, workspace_uid: str, uid: str) -> None:
         mark_stopped(session, run)
 
 
-@router.post("/v1/runs/{uid}/resume", summary="Resume a STOPPED or BLOCKED run")
+@router.post(
+    "/v1/runs/{uid}/resume",
+    summary="Resume a STOPPED or BLOCKED run",
+    responses={
+        200: {"content": {"application/json": {"schema": ref(RunOut)}}},
+        **error_responses(401, 403, 404, 409, 424),
+    },
+)
 async def resume_run(
     uid: str, member: CurrentMember, settings: SettingsDep, engine: EngineDep, client: TemporalClientDep
 ) -> dict[str, Any]:
