@@ -113,7 +113,9 @@ async def test_failed_after_the_window_and_replay_sends_same_id_and_body(
     await receiver.wait_for(path, 1)
     def retrying() -> Delivery | None:
         row = get_delivery(engine, uid)
-        return row if row.status == "RUNNING" and row.next_attempt_at is not None else None
+        # An attempt records its outcome when it ends; until then only its plan is visible.
+        recorded = row.attempts >= 1 and row.last_http_status is not None
+        return row if row.status == "RUNNING" and row.next_attempt_at is not None and recorded else None
 
     waiting = await wait_until(retrying)
     assert waiting.last_http_status == 500 and waiting.last_error == "HTTP 500"
