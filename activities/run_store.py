@@ -182,6 +182,7 @@ def record_steps(
     now = utcnow()
     total_outputs = 0
     total_cents = 0
+    finished = 0
     with session_scope(engine) as session:
         for step in steps:
             row = session.exec(select(RunInput).where(RunInput.uid == step.input_uid)).one()
@@ -226,6 +227,7 @@ def record_steps(
                 row.status = "SUCCEEDED"
                 row.finished_at = now
                 row.batch_uid = None
+                finished += 1
             session.add(row)
             total_outputs += len(step.outputs)
             total_cents += cents
@@ -236,6 +238,7 @@ def record_steps(
             .where(col(Run.uid) == run.uid)
             .values(
                 output_count=Run.output_count + total_outputs,
+                inputs_done=Run.inputs_done + finished,
                 credits_used_cents=Run.credits_used_cents + total_cents,
                 updated_at=now,
             )
@@ -262,12 +265,18 @@ def _add_warnings(session: Session, run_uid: str, warnings: list[dict[str, Any]]
 def finish_input(engine: Engine, input_uid: str, status: str, error: dict[str, Any] | None = None) -> None:
     with session_scope(engine) as session:
         row = session.exec(select(RunInput).where(RunInput.uid == input_uid)).one()
+        newly_done = status in ("SUCCEEDED", "FAILED") and row.status not in ("SUCCEEDED", "FAILED")
         row.status = status
         row.error = error
         row.batch_uid = None
         if status in ("SUCCEEDED", "FAILED"):
             row.finished_at = utcnow()
         session.add(row)
+        if newly_done:
+            # Progress is visible at once (GET …/status); refresh_run recomputes it exactly at batch ends.
+            session.execute(
+                update(Run).where(col(Run.uid) == row.run_uid).values(inputs_done=Run.inputs_done + 1)
+            )
 
 
 def release_batch(

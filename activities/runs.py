@@ -55,6 +55,16 @@ _STOP_CHECK_EVERY = 5
 _TRANSIENT_RETRIES = 2
 
 
+# Seconds between a batch's heartbeats (the workflow's heartbeat timeout is a few of these).
+HEARTBEAT_SECONDS = 5.0
+
+
+async def _heartbeat_every(seconds: float) -> None:
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(seconds)
+
+
 def error_body(exc: LinkedInError) -> dict[str, Any]:
     return {"error_label": exc.label, "message": exc.message, "params": exc.params}
 
@@ -170,6 +180,15 @@ class RunActivities:
 
     @activity.defn(name="run_batch")
     async def run_batch(self, inp: BatchInput) -> BatchResult:
+        # Heartbeat from the side, steadily, whatever one LinkedIn call takes: a worker that dies is noticed
+        # within the workflow's heartbeat timeout, and the batch is retried elsewhere.
+        beating = asyncio.create_task(_heartbeat_every(HEARTBEAT_SECONDS))
+        try:
+            return await self._run_batch(inp)
+        finally:
+            beating.cancel()
+
+    async def _run_batch(self, inp: BatchInput) -> BatchResult:
         run = await self._db(run_store.load_run, inp.run_uid)
         if run is None:
             return BatchResult()
@@ -248,7 +267,6 @@ class RunActivities:
                         page_state = result.page_state
                         if spec.is_write or spec.page_size or len(buffer) >= _READ_FLUSH_EVERY:
                             await flush()
-                        activity.heartbeat(item.index)
                         if page_state is None:
                             break
                 except LinkedInError as exc:

@@ -494,7 +494,7 @@ def _curl_examples(plan: DevPlan, key_path: str) -> list[str]:
             f"curl -s {sandbox}/_sandbox/accounts)",
             f"ACCOUNT=$(curl -s {sandbox}/_sandbox/accounts | python3 -c 'import json,sys; "
             "print(next(a[\"id\"] for a in json.load(sys.stdin) if a[\"login\"] == \"none\" "
-            "and a[\"level\"] == \"classic\"))')",
+            "and a[\"level\"] == \"classic\" and a[\"status\"] == \"active\"))')",
             f"COOKIES=$(curl -s -X POST {sandbox}/_sandbox/accounts/$ACCOUNT/sessions); echo $COOKIES",
         ]
     else:

@@ -35,6 +35,8 @@ with workflow.unsafe.imports_passed_through():
     )
 
 _BATCH_LEASE_SECONDS = 20 * 60
+# A batch heartbeats every 5 s (activities/runs.py): a dead worker's batch is retried within this.
+_BATCH_HEARTBEAT_TIMEOUT_SECONDS = 20
 _QUICK = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
 # Events before a run continues-as-new even if Temporal has not suggested it yet (keeps replays cheap).
 _HISTORY_ROLLOVER = 8_000
@@ -100,9 +102,7 @@ class ActionRunWorkflow:
                 return LiveRunResult(status=settled.status)
             if self._rollover:
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(
-                    inp.model_copy(update={"batches_done": batches_done})
-                )
+                workflow.continue_as_new(inp.model_copy(update={"batches_done": batches_done}))
             if settled.runnable and not self._stopped:
                 continue
             # STOPPED, or BLOCKED with nothing runnable: wait, durably, for a resume.
@@ -154,7 +154,7 @@ class ActionRunWorkflow:
                     ),
                     result_type=BatchResult,
                     start_to_close_timeout=timedelta(minutes=15),
-                    heartbeat_timeout=timedelta(minutes=2),
+                    heartbeat_timeout=timedelta(seconds=_BATCH_HEARTBEAT_TIMEOUT_SECONDS),
                     retry_policy=RetryPolicy(
                         initial_interval=timedelta(seconds=1),
                         maximum_interval=timedelta(seconds=30),
