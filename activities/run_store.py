@@ -373,3 +373,16 @@ def requeue_orphans(engine: Engine, run_uid: str) -> int:
 def is_stopped(engine: Engine, run_uid: str) -> bool:
     with Session(engine) as session:
         return bool(session.exec(select(Run.stopped).where(Run.uid == run_uid)).first())
+
+
+def move_inputs(
+    engine: Engine, run_uid: str, from_status: str, to_status: str, postponed_until: datetime | None
+) -> int:
+    """Move a run's inputs between QUEUED and SCHEDULED (postponed by a limit, hours or a cool-down)."""
+    with session_scope(engine) as session:
+        result = session.execute(
+            update(RunInput)
+            .where(col(RunInput.run_uid) == run_uid, col(RunInput.status) == from_status)
+            .values(status=to_status, postponed_until=postponed_until)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from typing import Any
 
@@ -23,10 +24,12 @@ from edgewise.catalog import (
     credited_results,
     effective_max_results,
     level_allows,
+    units_per_step,
 )
 from edgewise.runstate import TERMINAL_RUN_STATES
 from linkedin.protocol import (
     AccountRestricted,
+    CustomInviteLimitReached,
     LinkedInAdapter,
     LinkedInError,
     LinkedInUnavailable,
@@ -37,7 +40,13 @@ from workflows.contracts import (
     BatchInput,
     BatchResult,
     LanePlan,
+    LeaseGrant,
+    LeaseRequest,
     LiveRunResult,
+    PermitAnswer,
+    PermitInput,
+    PermitOutcome,
+    PostponeInput,
     RunPlan,
     RunRef,
     SettleResult,
@@ -176,6 +185,59 @@ class RunActivities:
         status, _ = await self._db(run_store.refresh_run, run.uid, starting=True)
         return RunPlan(lanes=usable, status=status)
 
+    # -- permits -------------------------------------------------------------------------------------
+
+    @activity.defn(name="request_permit")
+    async def request_permit(self, inp: PermitInput) -> PermitAnswer:
+        """Ask the lane's account for a batch permit: the demand is built here, from the database."""
+        from activities.accounts import request_lease
+        from activities.permits import build_demand
+
+        run = await self._db(run_store.load_run, inp.run_uid)
+        if run is None:
+            return PermitAnswer(grant=LeaseGrant(granted=False, reason="GONE", retry_after_seconds=1.0))
+        spec = CATALOG[run.action_name]
+        settings = self.deps.settings
+        steps = _permit_steps(spec, inp.max_inputs, paced=settings.safety_profile == "standard")
+        demand = await asyncio.to_thread(
+            build_demand,
+            self.deps.engine,
+            settings,
+            spec,
+            run.parameters,
+            inp.identity_uid,
+            steps=steps,
+            live=False,
+        )
+        request = LeaseRequest(
+            holder=inp.holder, kind="batch", lease_seconds=inp.lease_seconds, demand=demand
+        )
+        grant = await request_lease(
+            self.deps.client, settings.temporal_task_queue, inp.linkedin_profile_id, request
+        )
+        size = steps
+        per_step = units_per_step(spec, run.parameters)
+        if grant.granted and grant.units is not None and per_step and not spec.page_size:
+            # A read granted fewer units covers fewer inputs; a write is all or nothing.
+            size = min(grant.units.get(bucket, 0) // need for bucket, need in per_step.items())
+        if spec.page_size and not spec.is_write:
+            size = inp.max_inputs  # listings: the granted units, not the input count, bound the permit
+        return PermitAnswer(grant=grant, batch_size=max(size, 0))
+
+    @activity.defn(name="postpone_inputs")
+    async def postpone_inputs(self, inp: PostponeInput) -> int:
+        """Every lane waits on a limit, the working hours or a cool-down: queued inputs become SCHEDULED."""
+        moved = await self._db(run_store.move_inputs, inp.run_uid, "QUEUED", "SCHEDULED", inp.until)
+        await self._db(run_store.refresh_run, inp.run_uid)
+        return int(moved)
+
+    @activity.defn(name="requeue_inputs")
+    async def requeue_inputs(self, ref: RunRef) -> int:
+        """A lane may act again: SCHEDULED inputs go back to the queue."""
+        moved = await self._db(run_store.move_inputs, ref.run_uid, "SCHEDULED", "QUEUED", None)
+        await self._db(run_store.refresh_run, ref.run_uid)
+        return int(moved)
+
     # -- async batches -------------------------------------------------------------------------------
 
     @activity.defn(name="run_batch")
@@ -211,6 +273,15 @@ class RunActivities:
         multiplier = 1.5 if run.identity_mode == "managed" else 1.0
         buffer: list[StepWrite] = []
         processed = outputs = 0
+        outcome = PermitOutcome()
+        # A listing stops when the permit's units for its bucket are used (the rest waits for a new permit).
+        listing_bucket = (
+            spec.limit_buckets[0] if (spec.page_size and not spec.is_write and spec.limit_buckets) else None
+        )
+        budget_left = (
+            (inp.budget or {}).get(listing_bucket) if (listing_bucket and inp.budget is not None) else None
+        )
+        steps_taken = 0
 
         async def flush() -> None:
             await self._db(
@@ -235,10 +306,14 @@ class RunActivities:
                     await flush()
                     await self._db(run_store.release_batch, run.uid, inp.batch_uid, "STOPPED")
                     break
+                if budget_left is not None and budget_left <= 0:
+                    break  # the permit is used up; unfinished inputs go back to the queue below
                 page_state = item.page_state
                 produced = item.output_count
                 try:
                     while True:
+                        if steps_taken and inp.pace_seconds:
+                            await asyncio.sleep(random.uniform(*inp.pace_seconds))
                         ctx = StepContext(
                             adapter=adapter,
                             input=item.input,
@@ -248,8 +323,14 @@ class RunActivities:
                             max_results=effective_max_results(spec, run.parameters),
                             produced=produced,
                             ceiling=spec.max_results or 0,
+                            budget=budget_left,
                         )
                         result = await self._step_with_retries(spec, ctx)
+                        steps_taken += 1
+                        for bucket, used in result.usage.items():
+                            outcome.usage[bucket] = outcome.usage.get(bucket, 0) + used
+                        if budget_left is not None and listing_bucket is not None:
+                            budget_left -= result.usage.get(listing_bucket, 0)
                         buffer.append(
                             StepWrite(
                                 input_uid=item.uid,
@@ -267,16 +348,21 @@ class RunActivities:
                         page_state = result.page_state
                         if spec.is_write or spec.page_size or len(buffer) >= _READ_FLUSH_EVERY:
                             await flush()
-                        if page_state is None:
+                        if page_state is None or (budget_left is not None and budget_left <= 0):
                             break
                 except LinkedInError as exc:
                     trouble = await self._account_trouble(lane, exc)
                     if trouble is not None:
                         raise trouble from None
+                    if isinstance(exc, CustomInviteLimitReached):
+                        # LinkedIn refused the bucket itself: the account treats it as used up.
+                        outcome.exhausted_buckets.append("LK_CONNECTION_NOTES")
                     await flush()
                     await self._db(run_store.finish_input, item.uid, "FAILED", error_body(exc))
                 processed += 1
             await flush()
+            # Inputs this permit did not reach (or a listing it paused) wait for the next permit.
+            await self._db(run_store.release_batch, run.uid, inp.batch_uid, "QUEUED")
         except _LaneStop as stop:
             await flush()
             await self._db(
@@ -288,17 +374,20 @@ class RunActivities:
                 stop.error if stop.hold_status == "BLOCKED" else None,
             )
             await self._after_batch(run.uid)
+            if stop.label == "THROTTLED":
+                outcome.throttled_retry_after_seconds = stop.retry_after
             return BatchResult(
                 processed=processed,
                 outputs=outputs,
                 lane_error=stop.label,
                 retry_after_seconds=stop.retry_after,
+                **outcome.model_dump(),
             )
         finally:
             await adapter.aclose()
         await self._after_batch(run.uid)
         remaining = await self._db(run_store.count_assignable, run.uid, inp.identity_uid)
-        return BatchResult(processed=processed, outputs=outputs, remaining=remaining)
+        return BatchResult(processed=processed, outputs=outputs, remaining=remaining, **outcome.model_dump())
 
     async def _after_batch(self, run_uid: str) -> None:
         from edgewise.callbacks import emit_run_callbacks
@@ -336,6 +425,7 @@ class RunActivities:
                 max_results=effective_max_results(spec, run.parameters),
                 produced=int((run.live_page or {}).get("produced", 0)),
                 ceiling=spec.max_results or 0,
+                budget=_listing_budget(spec, ref.budget),
             )
             linkedin_started = time.perf_counter()
             result = await self._step_with_retries(spec, ctx)
@@ -343,16 +433,20 @@ class RunActivities:
         except LinkedInError as exc:
             await self._account_trouble(lane, exc)
             error = error_body(exc)
+            outcome = PermitOutcome()
             if isinstance(exc, Throttled):
                 error["params"] = {
                     **error["params"],
                     "limit": "LINKEDIN_THROTTLED",
                     "retry_after_seconds": exc.retry_after_seconds,
                 }
+                outcome.throttled_retry_after_seconds = exc.retry_after_seconds
+            if isinstance(exc, CustomInviteLimitReached):
+                outcome.exhausted_buckets.append("LK_CONNECTION_NOTES")
             await self._db(run_store.finish_input, item.uid, "FAILED", error)
             await self._db(_set_run_error, run.uid, error)
             status, _ = await self._db(run_store.refresh_run, run.uid, starting=True)
-            return LiveRunResult(status=status, error=error)
+            return LiveRunResult(status=status, error=error, **outcome.model_dump())
         finally:
             await adapter.aclose()
         write = StepWrite(
@@ -380,6 +474,7 @@ class RunActivities:
         return LiveRunResult(
             status=status,
             output_count=len(result.outputs),
+            usage=dict(result.usage),
             timing={
                 "activity": round(total_ms, 2),
                 "linkedin": round(linkedin_ms, 2),
@@ -398,6 +493,27 @@ class RunActivities:
         if status in TERMINAL_RUN_STATES or status == "STOPPED":
             await emit_run_callbacks(self.deps, ref.run_uid, final=True)
         return SettleResult(status=status, runnable=bool(counts.get("QUEUED")) and status != "STOPPED")
+
+
+# Standard-profile reads are paced 1–3 s apart: a permit covers a short time slice, so live calls on the
+# same account get their turn between permits.
+_PACED_READ_STEPS = 5
+
+
+def _permit_steps(spec: ActionSpec, max_inputs: int, *, paced: bool) -> int:
+    """How many steps one permit asks for: writes one at a time (each is paced and all-or-nothing)."""
+    if spec.is_write:
+        return 1
+    if paced:
+        return min(max_inputs, _PACED_READ_STEPS)
+    return max_inputs
+
+
+def _listing_budget(spec: ActionSpec, budget: dict[str, int] | None) -> int | None:
+    """Results a listing step may fetch under its permit (None: no limit asked)."""
+    if budget is None or not spec.page_size or spec.is_write or not spec.limit_buckets:
+        return None
+    return budget.get(spec.limit_buckets[0])
 
 
 def _fail_queued(engine: Any, run_uid: str, error: dict[str, Any]) -> None:

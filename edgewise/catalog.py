@@ -66,6 +66,8 @@ class StepContext:
     max_results: int  # what the caller asked for, clamped to the action's ceiling
     produced: int  # outputs this input already produced
     ceiling: int = 0  # the action's own max_results (a listing stopped by it gets a warning)
+    # Results this step may fetch under the account's Smart Limits (a page is cut to what remains).
+    budget: int | None = None
 
 
 @dataclass
@@ -236,7 +238,7 @@ def _offset_paged(
         remaining = ctx.max_results - ctx.produced
         if remaining <= 0:
             return StepResult(outputs=[])
-        page = await fetch(ctx, start, min(page_size, remaining))
+        page = await fetch(ctx, start, min(page_size, remaining, ctx.budget or page_size))
         items = page.items[:remaining]
         produced = ctx.produced + len(items)
         warnings: list[dict[str, Any]] = []
@@ -265,7 +267,7 @@ def _cursor_paged(fetch: Callable[[StepContext, str | None, int], Awaitable[Page
         remaining = ctx.max_results - ctx.produced
         if remaining <= 0:
             return StepResult(outputs=[])
-        page = await fetch(ctx, cursor, min(page_size, remaining))
+        page = await fetch(ctx, cursor, min(page_size, remaining, ctx.budget or page_size))
         items = page.items[:remaining]
         produced = ctx.produced + len(items)
         more = page.next_cursor is not None and len(items) > 0 and produced < ctx.max_results
@@ -636,6 +638,20 @@ _SPECS: list[ActionSpec] = [
 ]
 
 CATALOG: dict[str, ActionSpec] = {spec.slug: spec for spec in _SPECS}
+
+
+def units_per_step(spec: ActionSpec, parameters: dict[str, Any]) -> dict[str, int]:
+    """What one step (one page, or one write) asks of the account's limit buckets.
+
+    A listing asks for a page's worth of results (it may be granted fewer: the page is cut); a write asks
+    for one of each of its buckets — LK_CONNECTION_NOTES only when the invitation carries a note.
+    """
+    units: dict[str, int] = {}
+    for bucket in spec.limit_buckets:
+        if bucket == "LK_CONNECTION_NOTES" and not parameters.get("message"):
+            continue
+        units[bucket] = spec.page_size if (spec.page_size and not spec.is_write) else 1
+    return units
 
 LEVEL_RANK = {"classic": 0, "premium": 1, "sales_navigator": 2}
 

@@ -42,7 +42,17 @@ def components(client: Client, settings: Settings) -> tuple[list[type], list[Any
 
     runs = RunActivities(deps)
     workflows.append(ActionRunWorkflow)
-    activities.extend([runs.plan_run, runs.run_batch, runs.run_live_page, runs.settle_run])
+    activities.extend(
+        [
+            runs.plan_run,
+            runs.request_permit,
+            runs.run_batch,
+            runs.run_live_page,
+            runs.settle_run,
+            runs.postpone_inputs,
+            runs.requeue_inputs,
+        ]
+    )
     # accounts (per-account workflow, leases) and connecting LinkedIn
     from activities.accounts import AccountActivities
     from activities.connect import ConnectActivities

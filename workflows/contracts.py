@@ -29,16 +29,38 @@ def delivery_workflow_id(delivery_uid: str, replay: int = 0) -> str:
 # --- per-account workflow: leases (one action at a time per LinkedIn account) ---------------------------
 
 
-class LeaseRequest(BaseModel):
-    """Ask for the account. `holder` identifies the asker (a run workflow id, or `live:{run_uid}`).
+class Demand(BaseModel):
+    """What a permit asks of the account's Smart Limits (API.md §7). Computed by the asker from the catalog
+    and the database (level defaults × workspace/identity overrides); the account workflow adds what only it
+    knows — the sliding windows, the ramp-up since it first saw the account, cool-down and pacing."""
 
-    `ticket` keeps a live caller's place in the arrival-order queue between polls.
+    action: str  # catalog slug
+    # Units per bucket for the whole permit, e.g. {"LK_SEARCH_RESULTS": 10}.
+    units: dict[str, int] = Field(default_factory=dict)
+    # Reads may be cut to what remains ("a page is cut to what remains"); writes are all or nothing.
+    partial: bool = False
+    # Effective limits per bucket before ramp-up (None = unlimited), for every bucket in `units`.
+    limits: dict[str, int | None] = Field(default_factory=dict)
+    profile: Literal["standard", "test", "unlimited"] = "standard"
+    # Pacing class of async/scheduled work (invitation, message, visit, invitation_action, read); None = live.
+    pacing: str | None = None
+    # Outreach in async/scheduled runs happens only inside the identity's working hours (None = any time).
+    working_hours: dict[str, Any] | None = None
+    timezone: str = "UTC"
+
+
+class LeaseRequest(BaseModel):
+    """Ask for the account. `holder` identifies the asker (a run workflow's lane, or `live:{run_uid}`).
+
+    `ticket` keeps a live caller's place in the arrival-order queue between polls. `demand` (optional) is
+    checked against the account's Smart Limits before the lease is considered.
     """
 
     holder: str
     kind: Literal["live", "batch"] = "batch"
     lease_seconds: float = 300.0
     ticket: str | None = None
+    demand: Demand | None = None
 
 
 class LeaseGrant(BaseModel):
@@ -48,11 +70,43 @@ class LeaseGrant(BaseModel):
     # When not granted: poll again after this many seconds (with `ticket` to keep the place in line).
     retry_after_seconds: float | None = None
     ticket: str | None = None
-    reason: str | None = None  # ACCOUNT_BUSY, COOL_DOWN, … (limits come in a later issue)
+    # Why not: ACCOUNT_BUSY, COOL_DOWN, LINKEDIN_THROTTLED, WORKING_HOURS, PACING, or a bucket name.
+    reason: str | None = None
+    # When the refusal lifts (a limit's window frees, the cool-down or the working hours end).
+    available_at: datetime | None = None
+    # Granted units per bucket (≤ demanded; reads may be cut), reserved until the release settles them.
+    units: dict[str, int] | None = None
+    # Seconds to wait between actions inside this permit (random within [min, max]; None = unpaced).
+    pace_seconds: tuple[float, float] | None = None
 
 
 class LeaseRelease(BaseModel):
     lease_id: str
+    # What was really consumed per bucket (None = all that was granted). A write LinkedIn refused before
+    # sending counts 0; a page counts what it returned.
+    used: dict[str, int] | None = None
+    # LinkedIn answered 429: wait this long (standard profile: then cool down 2 h).
+    throttled_retry_after_seconds: float | None = None
+    # LinkedIn refused a bucket itself before our count was reached (CUSTOM_INVITE_LIMIT_REACHED →
+    # LK_CONNECTION_NOTES): treat it as used up for its window.
+    exhausted_buckets: list[str] = Field(default_factory=list)
+
+
+class LimitsQuery(BaseModel):
+    """Query the account's windows (GET …/limits): the asker's effective limits, pre-ramp."""
+
+    limits: dict[str, int | None]
+    profile: Literal["standard", "test", "unlimited"] = "standard"
+
+
+class LimitView(BaseModel):
+    slug: str
+    max_limit: int | None  # effective: ramped and overridden (None = unlimited)
+    consumed: int
+    remaining: int | None
+    window_seconds: int
+    has_reached_limit: bool
+    available_at: datetime | None
 
 
 class AcquireLeaseInput(BaseModel):
@@ -65,6 +119,9 @@ class AcquireLeaseInput(BaseModel):
 class ReleaseLeaseInput(BaseModel):
     linkedin_profile_id: int
     lease_id: str
+    used: dict[str, int] | None = None
+    throttled_retry_after_seconds: float | None = None
+    exhausted_buckets: list[str] = Field(default_factory=list)
 
 
 class AccountWorkflowInput(BaseModel):
@@ -120,6 +177,7 @@ class RunWorkflowInput(BaseModel):
     # Live runs arrive holding their account's lease (taken by the API handler, in arrival order).
     lease_id: str | None = None
     linkedin_profile_id: int | None = None
+    budget: dict[str, int] | None = None
     # Inputs per batch activity and concurrent account lanes (from settings, fixed per run).
     batch_size: int = 50
     max_lanes: int = 20
@@ -129,7 +187,15 @@ class RunWorkflowInput(BaseModel):
     batches_done: int = 0
 
 
-class LiveRunResult(BaseModel):
+class PermitOutcome(BaseModel):
+    """What an executed permit consumed and met, for its release (settles the account's windows)."""
+
+    usage: dict[str, int] = Field(default_factory=dict)
+    throttled_retry_after_seconds: float | None = None
+    exhausted_buckets: list[str] = Field(default_factory=list)
+
+
+class LiveRunResult(PermitOutcome):
     status: str
     error: dict[str, Any] | None = None  # {error_label, message, params}
     output_count: int = 0
@@ -143,9 +209,36 @@ class BatchInput(BaseModel):
     batch_uid: str  # deterministic: a retried activity re-claims its own inputs first
     max_inputs: int
     live: bool = False
+    # Units per bucket the permit granted (a listing stops when its bucket's units are used).
+    budget: dict[str, int] | None = None
+    # Seconds to wait between actions inside the permit (standard profile pacing).
+    pace_seconds: tuple[float, float] | None = None
 
 
-class BatchResult(BaseModel):
+class PermitInput(BaseModel):
+    """An async lane asks its account for a batch permit (the activity builds the Demand from the DB)."""
+
+    run_uid: str
+    identity_uid: str
+    linkedin_profile_id: int
+    holder: str
+    max_inputs: int
+    lease_seconds: float = 1200.0
+
+
+class PermitAnswer(BaseModel):
+    grant: LeaseGrant
+    # Inputs (single-step actions) or steps (listings) the granted units cover.
+    batch_size: int = 0
+
+
+class PostponeInput(BaseModel):
+    run_uid: str
+    until: datetime
+    reason: str
+
+
+class BatchResult(PermitOutcome):
     processed: int = 0
     outputs: int = 0
     remaining: int = 0  # QUEUED inputs still assignable to this identity
@@ -177,7 +270,6 @@ class DeliveryStep(BaseModel):
 
 TERMINAL_RUN_STATUSES = frozenset({"SUCCEEDED", "FAILED", "PARTIAL_SUCCEEDED"})
 TERMINAL_INPUT_STATUSES = frozenset({"SUCCEEDED", "FAILED"})
-_ = Field  # re-exported for DTO authors
 
 
 # --- action run workflow: planning and settling ----------------------------------------------------------
@@ -197,6 +289,8 @@ class RunPlan(BaseModel):
 
 class RunRef(BaseModel):
     run_uid: str
+    # Live: units per bucket the permit granted (a page is cut to what remains).
+    budget: dict[str, int] | None = None
 
 
 class SettleResult(BaseModel):

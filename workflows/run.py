@@ -11,7 +11,7 @@ when Temporal suggests it. STOPPED and BLOCKED runs wait here, durably, for `res
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -20,13 +20,15 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.contracts import (
-        AcquireLeaseInput,
         BatchInput,
         BatchResult,
         LanePlan,
         LeaseGrant,
-        LeaseRequest,
         LiveRunResult,
+        PermitAnswer,
+        PermitInput,
+        PermitOutcome,
+        PostponeInput,
         ReleaseLeaseInput,
         RunPlan,
         RunRef,
@@ -40,6 +42,8 @@ _BATCH_HEARTBEAT_TIMEOUT_SECONDS = 20
 _QUICK = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
 # Events before a run continues-as-new even if Temporal has not suggested it yet (keeps replays cheap).
 _HISTORY_ROLLOVER = 8_000
+# Refusals longer than this (a limit's window, working hours, a cool-down) show as SCHEDULED inputs.
+_SHORT_WAIT_SECONDS = 120.0
 _TERMINAL = ("SUCCEEDED", "FAILED", "PARTIAL_SUCCEEDED", "GONE")
 
 
@@ -52,6 +56,10 @@ class ActionRunWorkflow:
         self._batch_size = 50
         self._max_lanes = 20
         self._rollover_after: int | None = None
+        # Lanes working, lanes waiting on a long refusal (until when), and whether inputs show SCHEDULED.
+        self._active_lanes: set[int] = set()
+        self._waiting: dict[int, datetime] = {}
+        self._postponed = False
 
     @workflow.signal
     def stop(self) -> None:
@@ -125,68 +133,127 @@ class ActionRunWorkflow:
             workflow.upsert_search_attributes([sa.RUN_STATUS.value_set(status)])
 
     async def _lane(self, run_uid: str, lane: LanePlan, lane_index: int, batches_before: int) -> int:
-        """Batches on one account until nothing is left for it. Returns how many batches ran."""
+        """Permits and batches on one account until nothing is left for it. Returns how many batches ran."""
         info = workflow.info()
-        holder = info.workflow_id
         n = 0
-        while not self._stopped and not self._rollover:
-            grant: LeaseGrant = await workflow.execute_activity(
-                "acquire_lease",
-                AcquireLeaseInput(
-                    linkedin_profile_id=lane.linkedin_profile_id,
-                    request=LeaseRequest(holder=holder, kind="batch", lease_seconds=_BATCH_LEASE_SECONDS),
-                ),
-                result_type=LeaseGrant,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=_QUICK,
-            )
-            if not grant.granted or grant.lease_id is None:
-                await workflow.sleep(timedelta(seconds=max(grant.retry_after_seconds or 1.0, 0.05)))
-                continue
-            try:
-                result = await workflow.execute_activity(
-                    "run_batch",
-                    BatchInput(
+        self._active_lanes.add(lane_index)
+        try:
+            while not self._stopped and not self._rollover:
+                permit: PermitAnswer = await workflow.execute_activity(
+                    "request_permit",
+                    PermitInput(
                         run_uid=run_uid,
                         identity_uid=lane.identity_uid,
-                        batch_uid=f"{info.run_id}:{lane_index}:{batches_before + n}",
+                        linkedin_profile_id=lane.linkedin_profile_id,
+                        holder=info.workflow_id,
                         max_inputs=self._batch_size,
+                        lease_seconds=_BATCH_LEASE_SECONDS,
                     ),
-                    result_type=BatchResult,
-                    start_to_close_timeout=timedelta(minutes=15),
-                    heartbeat_timeout=timedelta(seconds=_BATCH_HEARTBEAT_TIMEOUT_SECONDS),
-                    retry_policy=RetryPolicy(
-                        initial_interval=timedelta(seconds=1),
-                        maximum_interval=timedelta(seconds=30),
-                        maximum_attempts=8,
-                    ),
+                    result_type=PermitAnswer,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=_QUICK,
                 )
-            except ActivityError:
-                # Its inputs stay claimed; the next plan_run hands them back. Let the others go on.
-                workflow.logger.warning("batch failed after retries; lane %s pauses", lane_index)
-                await self._release(lane.linkedin_profile_id, grant.lease_id)
-                break
-            else:
-                await self._release(lane.linkedin_profile_id, grant.lease_id)
-            n += 1
-            if (
-                info.is_continue_as_new_suggested()
-                or workflow.info().get_current_history_length() > _HISTORY_ROLLOVER
-                or (self._rollover_after is not None and batches_before + n >= self._rollover_after)
-            ):
-                self._rollover = True
-            if result.lane_error == "THROTTLED":
-                await workflow.sleep(timedelta(seconds=max(result.retry_after_seconds or 60.0, 1.0)))
-                continue
-            if result.lane_error or result.remaining == 0:
-                break
+                grant = permit.grant
+                if grant.reason == "GONE":
+                    break
+                if not grant.granted or grant.lease_id is None:
+                    await self._wait(run_uid, lane_index, grant)
+                    continue
+                if permit.batch_size <= 0:
+                    await self._release(lane.linkedin_profile_id, grant.lease_id, PermitOutcome())
+                    await workflow.sleep(timedelta(seconds=1))
+                    continue
+                try:
+                    result = await workflow.execute_activity(
+                        "run_batch",
+                        BatchInput(
+                            run_uid=run_uid,
+                            identity_uid=lane.identity_uid,
+                            batch_uid=f"{info.run_id}:{lane_index}:{batches_before + n}",
+                            max_inputs=permit.batch_size,
+                            budget=grant.units,
+                            pace_seconds=grant.pace_seconds,
+                        ),
+                        result_type=BatchResult,
+                        start_to_close_timeout=timedelta(minutes=15),
+                        heartbeat_timeout=timedelta(seconds=_BATCH_HEARTBEAT_TIMEOUT_SECONDS),
+                        retry_policy=RetryPolicy(
+                            initial_interval=timedelta(seconds=1),
+                            maximum_interval=timedelta(seconds=30),
+                            maximum_attempts=8,
+                        ),
+                    )
+                except ActivityError:
+                    # Its inputs stay claimed; the next plan_run hands them back. Let the others go on.
+                    workflow.logger.warning("batch failed after retries; lane %s pauses", lane_index)
+                    await self._release(lane.linkedin_profile_id, grant.lease_id, None)
+                    break
+                await self._release(lane.linkedin_profile_id, grant.lease_id, result)
+                n += 1
+                if (
+                    info.is_continue_as_new_suggested()
+                    or workflow.info().get_current_history_length() > _HISTORY_ROLLOVER
+                    or (self._rollover_after is not None and batches_before + n >= self._rollover_after)
+                ):
+                    self._rollover = True
+                if result.lane_error == "THROTTLED":
+                    continue  # the account refuses the next permit until LinkedIn's wait (and cool-down) end
+                if result.lane_error or result.remaining == 0:
+                    break
+        finally:
+            self._active_lanes.discard(lane_index)
+            self._waiting.pop(lane_index, None)
         return n
 
-    async def _release(self, linkedin_profile_id: int, lease_id: str) -> None:
+    async def _wait(self, run_uid: str, lane_index: int, grant: LeaseGrant) -> None:
+        """Wait out a refusal. A short one (account busy, pacing) is a plain timer; a long one (a limit's
+        window, the working hours, a cool-down) also shows: when every lane waits, the run's queued inputs
+        become SCHEDULED with `postponed_until`, and go back to the queue when a lane wakes."""
+        wait = max(grant.retry_after_seconds or 1.0, 0.05)
+        if wait <= _SHORT_WAIT_SECONDS:
+            await workflow.sleep(timedelta(seconds=wait))
+            return
+        until = grant.available_at or (workflow.now() + timedelta(seconds=wait))
+        self._waiting[lane_index] = until
+        if self._waiting.keys() >= self._active_lanes and not self._postponed:
+            self._postponed = True
+            await workflow.execute_activity(
+                "postpone_inputs",
+                PostponeInput(
+                    run_uid=run_uid, until=min(self._waiting.values()), reason=grant.reason or "LIMIT"
+                ),
+                start_to_close_timeout=timedelta(minutes=1),
+                retry_policy=_QUICK,
+            )
+            self._set_status("SCHEDULED")
+        # Durable: a wait of days survives worker and server restarts.
+        remaining = max((until - workflow.now()).total_seconds(), 1.0)
+        try:
+            await workflow.wait_condition(lambda: self._stopped, timeout=timedelta(seconds=remaining))
+        except TimeoutError:
+            pass  # the refusal has lifted
+        self._waiting.pop(lane_index, None)
+        if self._postponed and not self._stopped:
+            self._postponed = False
+            await workflow.execute_activity(
+                "requeue_inputs",
+                RunRef(run_uid=run_uid),
+                start_to_close_timeout=timedelta(minutes=1),
+                retry_policy=_QUICK,
+            )
+
+    async def _release(self, linkedin_profile_id: int, lease_id: str, outcome: PermitOutcome | None) -> None:
+        """Give the account back, settling the permit to what was really used (None: all it granted)."""
         try:
             await workflow.execute_activity(
                 "release_lease",
-                ReleaseLeaseInput(linkedin_profile_id=linkedin_profile_id, lease_id=lease_id),
+                ReleaseLeaseInput(
+                    linkedin_profile_id=linkedin_profile_id,
+                    lease_id=lease_id,
+                    used=outcome.usage if outcome is not None else None,
+                    throttled_retry_after_seconds=outcome.throttled_retry_after_seconds if outcome else None,
+                    exhausted_buckets=list(outcome.exhausted_buckets) if outcome else [],
+                ),
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=RetryPolicy(maximum_attempts=5),
             )
@@ -194,14 +261,16 @@ class ActionRunWorkflow:
             workflow.logger.warning("lease release failed; it expires on its own")
 
     async def _live(self, inp: RunWorkflowInput) -> LiveRunResult:
+        result: LiveRunResult | None = None
         try:
-            return await workflow.execute_activity(
+            result = await workflow.execute_activity(
                 "run_live_page",
-                RunRef(run_uid=inp.run_uid),
+                RunRef(run_uid=inp.run_uid, budget=inp.budget),
                 result_type=LiveRunResult,
                 start_to_close_timeout=timedelta(seconds=90),
                 retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=3),
             )
+            return result
         finally:
             if inp.lease_id and inp.linkedin_profile_id is not None:
-                await self._release(inp.linkedin_profile_id, inp.lease_id)
+                await self._release(inp.linkedin_profile_id, inp.lease_id, result)

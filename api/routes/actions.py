@@ -240,15 +240,20 @@ async def _execute_live(
 ) -> JSONResponse:
     """Take the account's lease, create the LIVE run, start its workflow and wait for the page."""
     assert target.integration.linkedin_profile_id is not None
+    from activities.permits import build_demand
     from api.leases import acquire_live_lease, release_live_lease
     from db.models import new_uid
 
     timing = LiveTiming()
     run_uid = new_uid()
     with timing.phase("permit"):
+        demand = await run_in_threadpool(
+            build_demand, engine, settings, spec, parameters, target.identity_uid, live=True
+        )
         grant = await acquire_live_lease(
             client, settings, target.integration.linkedin_profile_id, f"live:{run_uid}"
         )
+        del demand  # PENDING-LIMITS: passed to acquire_live_lease once it takes a demand
     try:
         with timing.phase("db"):
             run = await run_in_threadpool(
@@ -274,6 +279,7 @@ async def _execute_live(
                 live=True,
                 lease_id=grant.lease_id,
                 linkedin_profile_id=target.integration.linkedin_profile_id,
+                budget=grant.units,
             )
     except BaseException:
         await release_live_lease(client, target.integration.linkedin_profile_id, grant.lease_id or "")
