@@ -46,10 +46,12 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
 async def main() -> None:
     from db.migrate import upgrade
     from edgewise.logging import setup_logging
+    from edgewise.safety import ensure_profile_allowed
     from linkedin.http_adapter import close_pools
 
     settings = get_settings()
     setup_logging(settings)
+    ensure_profile_allowed(settings)  # test/unlimited profiles only against a sandbox
     upgrade(settings.resolved_database_url)
     client = await connect(settings)
     log = logging.getLogger("edgewise.worker")
