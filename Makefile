@@ -22,7 +22,7 @@ help:
 	@echo "make test      ruff, mypy, then the test suite (everything but the bench marker)"
 	@echo "make lint      ruff and mypy only"
 	@echo "make test-e2e  only the end-to-end tests (real processes over HTTP)"
-	@echo "make bench     benchmarks and simulations (pytest -m bench)"
+	@echo "make bench     benchmarks: live latency and async throughput (bench/run_bench.py), and pytest -m bench"
 	@echo "make clean     delete .data/ (all local state: database, Temporal history, sandbox, dev key)"
 
 $(BIN)/python:
@@ -58,10 +58,15 @@ test: install
 test-e2e: install
 	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
 
-# Placeholder until the benchmarks land: runs whatever is marked `bench` in bench/ and tests/.
+# Whatever is marked `bench` in bench/ and tests/ (pytest), then bench/run_bench.py: live-call latency and
+# async throughput through the real stack, started in a temporary data dir on free ports (a few minutes;
+# report printed, JSON in .data/bench/latest.json). BENCH_ARGS passes options to the script, e.g.
+# make bench BENCH_ARGS='--database-url postgresql+psycopg://postgres@127.0.0.1:5432/edgewise_bench'
+BENCH_ARGS ?=
 bench: install
-	@$(BIN)/pytest -m bench -s $(wildcard bench) tests $(PYTEST_ARGS); rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "no benchmarks yet (nothing is marked bench)"; rc=0; fi; exit $$rc
+	@$(BIN)/pytest -m bench -s -q $(wildcard bench) tests $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then rc=0; fi; if [ $$rc -ne 0 ]; then exit $$rc; fi
+	$(BIN)/python bench/run_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .data

@@ -30,6 +30,9 @@ def _components(client: Client, settings: Settings) -> tuple[list[type], list[An
 
 @asynccontextmanager
 async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
+    """The main worker, plus a worker on the live task queue (live runs whose API process went away)."""
+    from edgewise.wiring import live_components
+
     workflows, activities = _components(client, settings)
     worker = Worker(
         client,
@@ -39,7 +42,15 @@ async def build_worker(client: Client, settings: Settings) -> AsyncIterator[Work
         max_concurrent_activities=200,
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
-    async with worker:
+    live_workflows, live_activities = live_components(client, settings)
+    live = Worker(
+        client,
+        task_queue=settings.live_task_queue,
+        workflows=live_workflows,
+        activities=live_activities,
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+    async with worker, live:
         yield worker
 
 

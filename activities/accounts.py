@@ -8,22 +8,34 @@ request never fails because it is not running yet.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Iterable
+from datetime import timedelta
 
 from temporalio import activity
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowQueryRejectedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import QueryRejectCondition, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.deps import ActivityDeps
-from workflows.account import AccountWorkflow
+from edgewise.limits import LimitsState
+from edgewise.timeutil import utcnow
+from workflows.account import AccountWorkflow, limit_views
 from workflows.contracts import (
     AccountWorkflowInput,
     AcquireLeaseInput,
     LeaseGrant,
     LeaseRelease,
     LeaseRequest,
+    LimitsQuery,
+    LimitView,
     ReleaseLeaseInput,
     account_workflow_id,
 )
@@ -74,21 +86,46 @@ async def request_lease(
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise
-    return await client.execute_update_with_start_workflow(
-        AccountWorkflow.acquire_lease,
-        request,
-        start_workflow_operation=_start_operation(task_queue, linkedin_profile_id),
-    )
+    operation = _start_operation(task_queue, linkedin_profile_id)
+    try:
+        return await client.execute_update_with_start_workflow(
+            AccountWorkflow.acquire_lease, request, start_workflow_operation=operation
+        )
+    except BaseException:
+        _consume_start_failure(operation)
+        raise
+
+
+def _consume_start_failure(operation: WithStartWorkflowOperation[AccountWorkflow, None]) -> None:
+    """A failed update-with-start also fails the start operation's handle future, which nobody awaits: mark
+    its exception retrieved, or asyncio logs "Future exception was never retrieved" for every busy poll
+    (10 updates in flight) of a burst of live calls. The exception itself is the one raised to the caller."""
+    future = getattr(operation, "_workflow_handle", None)
+    if isinstance(future, asyncio.Future) and future.done() and not future.cancelled():
+        future.exception()
 
 
 async def give_back_lease(
-    client: Client, linkedin_profile_id: int, lease_id: str, *, wait: bool = True
+    client: Client,
+    linkedin_profile_id: int,
+    lease_id: str,
+    *,
+    wait: bool = True,
+    used: dict[str, int] | None = None,
+    throttled_retry_after_seconds: float | None = None,
+    exhausted_buckets: Iterable[str] = (),
 ) -> bool:
-    """Release a lease. `wait=True` sends the update and answers whether it released; `wait=False` sends the
-    fire-and-forget signal (the live path: the answer does not wait on it). A missing workflow holds
-    nothing, so releasing into it is a no-op (False)."""
+    """Release a lease, settling its reservation to what was `used` (None: as granted), and report what
+    LinkedIn said (a throttle, buckets it refused itself). `wait=True` sends the update and answers whether it
+    released; `wait=False` sends the fire-and-forget signal (the live path: the answer does not wait on it).
+    A missing workflow holds nothing, so releasing into it is a no-op (False)."""
     handle = client.get_workflow_handle_for(AccountWorkflow.run, account_workflow_id(linkedin_profile_id))
-    release = LeaseRelease(lease_id=lease_id)
+    release = LeaseRelease(
+        lease_id=lease_id,
+        used=used,
+        throttled_retry_after_seconds=throttled_retry_after_seconds,
+        exhausted_buckets=list(exhausted_buckets),
+    )
     try:
         if wait:
             return bool(await handle.execute_update(AccountWorkflow.release_lease, release))
@@ -98,6 +135,33 @@ async def give_back_lease(
         if exc.status == RPCStatusCode.NOT_FOUND:
             return False
         raise
+
+
+# A query needs a worker to answer it: bounded, so a stopped worker is an error, not a hang.
+QUERY_TIMEOUT = timedelta(seconds=10)
+
+
+async def query_limits(client: Client, linkedin_profile_id: int, query: LimitsQuery) -> list[LimitView]:
+    """The account's limits as GET …/limits shows them (`query.limits`: the asker's effective limits, before
+    ramp-up). Evaluated now (`query.at` filled in when missing). An account whose workflow does not run
+    yet (or was closed: the next request starts it afresh) has empty windows and starts its ramp-up now."""
+    if query.at is None:
+        query = query.model_copy(update={"at": utcnow()})
+    handle = client.get_workflow_handle_for(AccountWorkflow.run, account_workflow_id(linkedin_profile_id))
+    try:
+        return await handle.query(
+            AccountWorkflow.limits_view,
+            query,
+            reject_condition=QueryRejectCondition.NOT_OPEN,
+            rpc_timeout=QUERY_TIMEOUT,
+        )
+    except WorkflowQueryRejectedError:
+        pass
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+    assert query.at is not None
+    return limit_views(LimitsState(first_seen_at=query.at), query, query.at)
 
 
 class AccountActivities:
@@ -122,4 +186,11 @@ class AccountActivities:
 
     @activity.defn(name="release_lease")
     async def release_lease(self, input: ReleaseLeaseInput) -> bool:
-        return await give_back_lease(self.deps.client, input.linkedin_profile_id, input.lease_id)
+        return await give_back_lease(
+            self.deps.client,
+            input.linkedin_profile_id,
+            input.lease_id,
+            used=input.used,
+            throttled_retry_after_seconds=input.throttled_retry_after_seconds,
+            exhausted_buckets=input.exhausted_buckets,
+        )

@@ -93,7 +93,15 @@ def lane_for(engine: Engine, identity_uid: str) -> Lane:
 
 
 def lanes_for_run(engine: Engine, run: Run) -> list[Lane]:
-    """The identities a run may use: its identity_ids, or (auto) every identity with a VALID integration."""
+    """The identities a run may use: its identity_ids, or (auto) every identity with a VALID integration,
+    or (managed) every account of the platform's pool with a VALID integration of the action's level."""
+    if run.identity_mode == "managed" and run.execution_mode != "LIVE":
+        from edgewise.catalog import CATALOG
+        from edgewise.managed import pool_identity_uids
+
+        with Session(engine) as session:
+            managed = pool_identity_uids(session, CATALOG[run.action_name].required_level)
+        return [lane_for(engine, uid) for uid in managed]
     if run.identity_mode == "auto" and not run.identity_ids:
         with Session(engine) as session:
             rows = session.exec(
@@ -116,6 +124,7 @@ def claim_inputs(
     engine: Engine, run_uid: str, identity_uid: str, batch_uid: str, limit: int
 ) -> list[ClaimedInput]:
     """This batch's inputs: first those it already claimed (a retried activity), then new QUEUED ones."""
+    now = utcnow()
     with session_scope(engine) as session:
         mine = session.exec(
             select(RunInput)
@@ -137,15 +146,25 @@ def claim_inputs(
             if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             fresh = session.exec(query).all()
-            now = utcnow()
             for row in fresh:
                 row.status = "RUNNING"
                 row.batch_uid = batch_uid
                 row.identity_uid = identity_uid
-                row.started_at = row.started_at or now
                 row.postponed_until = None
                 session.add(row)
             claimed.extend(fresh)
+        if claimed:
+            # The run shows RUNNING from the moment an input runs (not only when the batch ends).
+            session.execute(
+                update(Run)
+                .where(col(Run.uid) == run_uid, col(Run.stopped).is_(False))
+                .values(status="RUNNING", updated_at=now)
+            )
+            session.execute(
+                update(Run)
+                .where(col(Run.uid) == run_uid, col(Run.started_at).is_(None))
+                .values(started_at=now)
+            )
         return [
             ClaimedInput(r.uid, r.index, dict(r.input), r.custom_data, r.page_state, r.output_count)
             for r in claimed
@@ -223,6 +242,7 @@ def record_steps(
             )
             row.output_count += len(step.outputs)
             row.page_state = step.next_page_state
+            row.started_at = row.started_at or now
             if step.finished:
                 row.status = "SUCCEEDED"
                 row.finished_at = now
@@ -271,6 +291,7 @@ def finish_input(engine: Engine, input_uid: str, status: str, error: dict[str, A
         row.batch_uid = None
         if status in ("SUCCEEDED", "FAILED"):
             row.finished_at = utcnow()
+            row.started_at = row.started_at or row.finished_at
         session.add(row)
         if newly_done:
             # Progress is visible at once (GET …/status); refresh_run recomputes it exactly at batch ends.

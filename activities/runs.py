@@ -399,6 +399,24 @@ class RunActivities:
 
     @activity.defn(name="run_live_page")
     async def run_live_page(self, ref: RunRef) -> LiveRunResult:
+        """One live page; then the account goes back to its line at once (settled to what was used)."""
+        from activities.accounts import give_back_lease
+
+        result = await self._live_page(ref)
+        if ref.lease_id and ref.linkedin_profile_id is not None:
+            await give_back_lease(
+                self.deps.client,
+                ref.linkedin_profile_id,
+                ref.lease_id,
+                wait=False,
+                used=result.usage,
+                throttled_retry_after_seconds=result.throttled_retry_after_seconds,
+                exhausted_buckets=result.exhausted_buckets,
+            )
+            result.lease_released = True
+        return result
+
+    async def _live_page(self, ref: RunRef) -> LiveRunResult:
         """One page (or one write) of a live run, as its identity; the next page's state goes on the run."""
         started = time.perf_counter()
         run = await self._db(run_store.load_run, ref.run_uid)

@@ -14,11 +14,14 @@ def main() -> None:
     settings = get_settings()
     setup_logging(settings)
     # log_config=None: uvicorn's loggers propagate to our JSON handler instead of their own format.
+    # access_log=False: uvicorn's access lines carry the query string (an `api_key=…` or a cursor a client
+    # put there); api.middleware.MetricsMiddleware logs every request by its path instead.
     uvicorn.run(
         create_app(settings),
         host=settings.api_host,
         port=settings.api_port,
         log_config=None,
+        access_log=False,
         proxy_headers=True,
     )
 

@@ -119,13 +119,15 @@ def _read_only_refusal(member: Member, method: str) -> ApiError | None:
     return None
 
 
-def check_request_auth(request: Request) -> ApiError | None:
-    """What the auth dependencies would refuse for this request (used where they have not run yet)."""
+def check_request_auth(request: Request, *, read_only_rule: bool = True) -> ApiError | None:
+    """What the auth dependencies would refuse for this request (used where they have not run yet, e.g. a
+    body refused before the route runs): 401 without a valid key; with `read_only_rule` (routes using
+    `CurrentMember`), 403 for a `user` member's write."""
     api_key = request.headers.get("x-api-key")
     member = lookup_member(request.app.state.engine, api_key)
     if member is None:
         return _unauthorized(api_key)
-    return _read_only_refusal(member, request.method)
+    return _read_only_refusal(member, request.method) if read_only_rule else None
 
 
 def authenticate(request: Request, api_key: Annotated[str | None, Security(api_key_header)]) -> Member:

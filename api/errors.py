@@ -43,6 +43,9 @@ _STATUS_LABELS = {
     503: "SERVICE_UNAVAILABLE",
 }
 
+# Set on the (copied) scope of a HEAD request that api.middleware.HeadMiddleware has answered as GET.
+HEAD_SCOPE_KEY = "edgewise.head"
+
 # Loc prefixes FastAPI puts in front of the real field path.
 _LOC_SOURCES = {"body", "query", "path", "header", "cookie"}
 
@@ -56,8 +59,8 @@ class ErrorOut(BaseModel):
     message: str
     status_code: int = Field(examples=[400])
     params: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Details, e.g. `validation_errors: [{field, message}]` (at most 100) for 400s.",
+        description="Details (`{}` when there are none), e.g. `validation_errors: [{field, message}]` (at "
+        "most 100) for 400s.",
     )
 
 
@@ -228,7 +231,7 @@ def validation_error_body(errors: Sequence[Any]) -> tuple[str, str, dict[str, An
 
 async def _api_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return api_error_response(exc, request.method, request.url.path)
+    return api_error_response(exc, _request_method(request), request.url.path)
 
 
 async def _validation_handler(request: Request, exc: Exception) -> Response:
@@ -239,7 +242,7 @@ async def _validation_handler(request: Request, exc: Exception) -> Response:
         # without a valid key learns it is unauthenticated (401/403), not that its JSON was bad.
         refusal = await run_in_threadpool(_auth_refusal, request)
         if refusal is not None:
-            return api_error_response(refusal, request.method, request.url.path)
+            return api_error_response(refusal, _request_method(request), request.url.path)
         detail = next(
             (e.get("ctx", {}).get("error") for e in errors if e.get("type") == "json_invalid"), None
         )
@@ -247,12 +250,13 @@ async def _validation_handler(request: Request, exc: Exception) -> Response:
         return error_response(
             "BAD_INPUT",
             message,
-            method=request.method,
+            method=_request_method(request),
             path=request.url.path,
             params={"validation_errors": [{"field": "body", "message": message}]},
         )
     label, message, params = validation_error_body(errors)
-    return error_response(label, message, method=request.method, path=request.url.path, params=params)
+    method = _request_method(request)
+    return error_response(label, message, method=method, path=request.url.path, params=params)
 
 
 def _auth_refusal(request: Request) -> ApiError | None:
@@ -261,13 +265,39 @@ def _auth_refusal(request: Request) -> ApiError | None:
     return check_request_auth(request)
 
 
+def _request_method(request: Request) -> str:
+    return "HEAD" if request.scope.get(HEAD_SCOPE_KEY) else request.method
+
+
+def _body_parse_problem(exc: BaseException) -> str:
+    cause = exc.__cause__
+    if isinstance(cause, RecursionError):
+        return "JSON nested too deeply"
+    if isinstance(cause, UnicodeDecodeError):
+        return "not valid UTF-8"
+    return "the body cannot be parsed as JSON"
+
+
 async def _http_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    method = _request_method(request)
     label = _STATUS_LABELS.get(exc.status_code)
+    headers = dict(exc.headers) if exc.headers else {}
+    params: dict[str, Any] | None = None
     if exc.status_code == 404:
-        message = f"no route {request.method} {request.url.path}"
+        message = f"no route {method} {request.url.path}"
     elif exc.status_code == 405:
-        message = f"method {request.method} is not allowed on {request.url.path}"
+        message = f"method {method} is not allowed on {request.url.path}"
+        from api.middleware import allow_header, match_route
+
+        allowed = match_route(request.app, request.scope).allowed
+        if allowed:  # every method of the path, not only those of the first route matching it
+            headers["Allow"] = allow_header(allowed)
+    elif exc.status_code == 400:
+        # Starlette/FastAPI answer 400 only when the body cannot be read or parsed.
+        problem = _body_parse_problem(exc)
+        message = f"body: {problem}"
+        params = {"validation_errors": [{"field": "body", "message": problem}]}
     else:
         message = str(exc.detail) if exc.detail else "request refused"
     if label is None:
@@ -275,10 +305,11 @@ async def _http_error_handler(request: Request, exc: Exception) -> Response:
     return error_response(
         label,
         message,
-        method=request.method,
+        method=method,
         path=request.url.path,
+        params=params,
         status_code=exc.status_code,
-        headers=dict(exc.headers) if exc.headers else None,
+        headers=headers or None,
     )
 
 
@@ -286,11 +317,14 @@ async def _data_error_handler(request: Request, exc: Exception) -> Response:
     # The database refused a value the client sent (NUL character, number out of range): a 400, not a
     # 500. Logged with its traceback in case the value was ours.
     log.warning("database refused a value: %s", type(getattr(exc, "orig", exc)).__name__, exc_info=exc)
+    message = "a value cannot be stored (invalid characters or out of range)"
+    field = "body" if request.method in ("POST", "PUT", "PATCH", "DELETE") else "query"
     return error_response(
         "BAD_INPUT",
-        "a value in the request cannot be stored (invalid characters or out of range)",
+        f"{field}: {message}",
         method=request.method,
         path=request.url.path,
+        params={"validation_errors": [{"field": field, "message": message}]},
     )
 
 
@@ -310,3 +344,61 @@ def unexpected_error_response(method: str, path: str) -> JSONResponse:
         path=path,
         exc_info=True,
     )
+
+
+# --- OpenAPI: every route's error answers ---------------------------------------------------------------
+
+_ERROR_SCHEMA = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+_RATE_LIMITED = "RATE_LIMITED: the workspace's API rate limit; `Retry-After` says when to retry"
+_HEADERS = {
+    "X-Total-Count": {"description": "Total number of matching objects", "schema": {"type": "integer"}},
+    "X-Pagination-Next": {
+        "description": "URL of the next page (same route, an opaque `cursor`); absent when there is none",
+        "schema": {"type": "string", "format": "uri"},
+    },
+}
+
+
+def _error_codes(path: str, method: str, dependencies: frozenset[str]) -> list[int]:
+    """What a route can answer besides its success, from the rules every route follows (API.md §1)."""
+    if not path.startswith("/v1"):
+        return []
+    # Any /v1 route: a bad query (or a NUL in one) 400, no key 401, the rate limit 429.
+    codes = [400, 401, 429]
+    if method != "get":  # `user` members are read-only; a body may be too large or not JSON
+        codes += [403, 413, 415]
+    elif any(name.startswith("require_") for name in dependencies):  # admin/ops only
+        codes.append(403)
+    if "{" in path:  # no such object (or action) in this workspace
+        codes.append(404)
+    if "get_temporal_client" in dependencies:
+        codes.append(503)
+    return codes
+
+
+def document_error_answers(schema: dict[str, Any], app: FastAPI) -> None:
+    """Complete /openapi.json: every operation lists the error answers it really has (ErrorOut bodies),
+    list routes (an `offset` parameter) their `X-Total-Count` header, cursor-paged routes (a `cursor`
+    parameter) their `X-Pagination-Next` header. What a route documents itself is kept."""
+    from api.middleware import route_index
+
+    dependencies: dict[tuple[str, str], frozenset[str]] = {}
+    for info in route_index(app):
+        path = info.context.path_format
+        for method in info.context.methods or ():
+            dependencies[(str(path), method.lower())] = info.dependencies
+    for path, item in schema.get("paths", {}).items():
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            for code in _error_codes(path, method, dependencies.get((path, method), frozenset())):
+                description = _RATE_LIMITED if code == 429 else _DESCRIPTIONS[code]
+                responses.setdefault(str(code), {"description": description, "content": _ERROR_SCHEMA})
+            query = {p.get("name") for p in operation.get("parameters", []) if p.get("in") == "query"}
+            success = next((responses[c] for c in ("200", "201", "202", "204") if c in responses), None)
+            if success is None:
+                continue
+            for parameter, header in (("offset", "X-Total-Count"), ("cursor", "X-Pagination-Next")):
+                if parameter in query:
+                    success.setdefault("headers", {}).setdefault(header, _HEADERS[header])

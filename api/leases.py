@@ -4,6 +4,10 @@ live run (so live calls on one account run one at a time, in arrival order), and
 Waiting is polling: the per-account workflow answers each `acquire_lease` update at once with a grant or a
 `retry_after_seconds` and a `ticket` (our place in its arrival-order queue), which we send back on every
 poll. A call that cannot get the account within `account_busy_timeout_seconds` → 429 ACCOUNT_BUSY.
+
+With a `demand`, the account's Smart Limits answer first: a refusal (a bucket, COOL_DOWN,
+LINKEDIN_THROTTLED) → 429 LIMIT_REACHED at once, with `params.postponed_until` (when it lifts) and
+`params.limit`; nothing is queued and nothing counted.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ import asyncio
 import logging
 import math
 import random
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -22,7 +27,7 @@ from activities.accounts import give_back_lease, request_lease
 from edgewise.config import Settings
 from edgewise.errors import ApiError
 from edgewise.timeutil import iso_z, utcnow
-from workflows.contracts import LeaseGrant, LeaseRequest
+from workflows.contracts import Demand, LeaseGrant, LeaseRequest
 
 log = logging.getLogger("edgewise.api.leases")
 
@@ -51,6 +56,30 @@ def account_busy(retry_after_seconds: float, limit: str = "ACCOUNT_BUSY") -> Api
     )
 
 
+_LIMIT_MESSAGES = {
+    "COOL_DOWN": "The LinkedIn account is cooling down after LinkedIn throttled it",
+    "LINKEDIN_THROTTLED": "LinkedIn is throttling this account; wait until postponed_until",
+    "WORKING_HOURS": "Outside the identity's working hours",
+    "PACING": "The account's pacing gap has not elapsed",
+}
+
+
+def limit_reached(grant: LeaseGrant) -> ApiError:
+    """429 LIMIT_REACHED for a Smart Limits refusal: `params.limit` is the bucket (or COOL_DOWN,
+    LINKEDIN_THROTTLED), `params.postponed_until` when it lifts; `Retry-After` in seconds."""
+    limit = grant.reason or "LIMIT"
+    now = utcnow()
+    until: datetime = grant.available_at or now + timedelta(seconds=grant.retry_after_seconds or 1.0)
+    wait = max((until - now).total_seconds(), 1.0)
+    message = _LIMIT_MESSAGES.get(limit, f"Smart Limit {limit} reached for this LinkedIn account")
+    return ApiError(
+        "LIMIT_REACHED",
+        message,
+        params={"postponed_until": iso_z(until), "limit": limit},
+        headers={"Retry-After": str(math.ceil(wait))},
+    )
+
+
 async def ensure_account_workflow(client: Client, settings: Settings, linkedin_profile_id: int) -> None:
     """Start the account's workflow unless it runs already (called when an account connects)."""
     await _ensure(client, settings.temporal_task_queue, linkedin_profile_id)
@@ -63,13 +92,15 @@ async def acquire_live_lease(
     holder: str,
     *,
     lease_seconds: float | None = None,
+    demand: Demand | None = None,
 ) -> LeaseGrant:
     """Wait (keeping our place in line) until the account is ours. Raises 429 LIMIT_REACHED with
     `limit: ACCOUNT_BUSY` after `settings.account_busy_timeout_seconds`, or at once with the limit a
-    Smart Limit names (`reason` other than ACCOUNT_BUSY: COOL_DOWN, a bucket…)."""
+    Smart Limit names (`reason` other than ACCOUNT_BUSY: a bucket, COOL_DOWN, LINKEDIN_THROTTLED).
+    The grant carries the `units` granted (reserved until the release settles them)."""
     # Long enough for the live call and its durable tail; short enough that a crashed holder frees it.
     seconds = lease_seconds or max(120.0, settings.live_timeout_seconds * 2)
-    waiter = _Waiter(client, settings, linkedin_profile_id, holder, seconds)
+    waiter = _Waiter(client, settings, linkedin_profile_id, holder, seconds, demand)
     try:
         return await waiter.wait()
     except BaseException:
@@ -79,10 +110,53 @@ async def acquire_live_lease(
         raise
 
 
+# Polls this process sends at once to one account's workflow. Temporal refuses more than 10 updates in flight
+# per workflow (RESOURCE_EXHAUSTED); a burst of live calls retrying those refusals starves the workflow of
+# progress (its update tasks keep being superseded). Callers beyond this wait here, in arrival order (FIFO).
+MAX_POLLS_IN_FLIGHT = 5
+# Backoff after a transient error (busy workflow, continue-as-new, server blip): doubling, with jitter.
+TRANSIENT_BACKOFF_MIN = 0.05
+TRANSIENT_BACKOFF_MAX = 1.0
+
+
+class _Gate:
+    def __init__(self) -> None:
+        self.slots = asyncio.Semaphore(MAX_POLLS_IN_FLIGHT)
+        self.users = 0
+
+
+_gates: dict[int, _Gate] = {}
+
+
+async def _gated_request(
+    client: Client, task_queue: str, linkedin_profile_id: int, request: LeaseRequest, with_start: bool
+) -> LeaseGrant:
+    gate = _gates.get(linkedin_profile_id)
+    if gate is None:
+        gate = _gates[linkedin_profile_id] = _Gate()
+    gate.users += 1
+    try:
+        async with gate.slots:
+            return await request_lease(
+                client, task_queue, linkedin_profile_id, request, with_start=with_start
+            )
+    finally:
+        gate.users -= 1
+        if gate.users == 0 and _gates.get(linkedin_profile_id) is gate:
+            del _gates[linkedin_profile_id]
+
+
 class _Waiter:
     def __init__(
-        self, client: Client, settings: Settings, linkedin_profile_id: int, holder: str, seconds: float
+        self,
+        client: Client,
+        settings: Settings,
+        linkedin_profile_id: int,
+        holder: str,
+        seconds: float,
+        demand: Demand | None = None,
     ):
+        self.demand = demand
         self.client = client
         self.settings = settings
         self.profile_id = linkedin_profile_id
@@ -95,15 +169,22 @@ class _Waiter:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.account_busy_timeout_seconds
         first = True
+        failures = 0
         while True:
             request = LeaseRequest(
-                holder=self.holder, kind="live", lease_seconds=self.seconds, ticket=self.ticket
+                holder=self.holder,
+                kind="live",
+                lease_seconds=self.seconds,
+                ticket=self.ticket,
+                demand=self.demand,
             )
             self.pending = asyncio.ensure_future(
-                request_lease(
-                    self.client, self.settings.temporal_task_queue, self.profile_id, request, with_start=first
+                _gated_request(
+                    self.client, self.settings.temporal_task_queue, self.profile_id, request, first
                 )
             )
+            # Later polls skip the start half (request_lease falls back to it if the workflow is gone).
+            first = False
             try:
                 grant = await asyncio.shield(self.pending)
             except WorkflowUpdateFailedError:
@@ -112,14 +193,17 @@ class _Waiter:
                 if exc.status not in _TRANSIENT:
                     raise
                 log.debug("lease poll for account %s failed transiently: %s", self.profile_id, exc)
-                grant = LeaseGrant(granted=False, retry_after_seconds=0.05 + random.random() * 0.1)
+                failures += 1
+                backoff = min(TRANSIENT_BACKOFF_MAX, TRANSIENT_BACKOFF_MIN * 2**failures)
+                grant = LeaseGrant(granted=False, retry_after_seconds=backoff * (0.5 + random.random()))
             else:
-                first = False
+                failures = 0
             self.pending = None
             if grant.granted:
                 return grant
             if grant.reason not in (None, "ACCOUNT_BUSY"):
-                raise account_busy(grant.retry_after_seconds or 1.0, limit=grant.reason)
+                self.ticket = None  # a refused caller is out of line already: nothing to withdraw
+                raise limit_reached(grant)
             self.ticket = grant.ticket or self.ticket
             retry = grant.retry_after_seconds or 0.1
             remaining = deadline - loop.time()
@@ -142,9 +226,27 @@ class _Waiter:
             await release_live_lease(self.client, self.profile_id, self.ticket)
 
 
-async def release_live_lease(client: Client, linkedin_profile_id: int, lease_id: str) -> None:
-    """Give the account back without waiting for the workflow's answer (the next caller is polling)."""
+async def release_live_lease(
+    client: Client,
+    linkedin_profile_id: int,
+    lease_id: str,
+    *,
+    used: dict[str, int] | None = None,
+    throttled_retry_after_seconds: float | None = None,
+    exhausted_buckets: Iterable[str] = (),
+) -> None:
+    """Give the account back without waiting for the workflow's answer (the next caller is polling),
+    settling the grant to what was `used` (None: as granted) and reporting LinkedIn's throttle or the
+    buckets it refused itself."""
     try:
-        await give_back_lease(client, linkedin_profile_id, lease_id, wait=False)
+        await give_back_lease(
+            client,
+            linkedin_profile_id,
+            lease_id,
+            wait=False,
+            used=used,
+            throttled_retry_after_seconds=throttled_retry_after_seconds,
+            exhausted_buckets=exhausted_buckets,
+        )
     except RPCError as exc:  # it expires on its own
         log.warning("could not release lease on account %s: %s", linkedin_profile_id, exc)

@@ -2,11 +2,44 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
+from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MAX_INPUTS = 100_000
+MAX_CALLBACK_HEADERS = 20
+MAX_HEADER_VALUE = 1024
+# RFC 9110 token: what a header name may be made of.
+_HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,100}$")
+# Set by edgewise on every delivery: a caller may not replace them.
+RESERVED_HEADERS = frozenset(
+    {
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "content-type",
+        "content-length",
+        "host",
+        "transfer-encoding",
+        "connection",
+    }
+)
+
+
+def no_nul(value: Any, where: str = "") -> None:
+    """Refuse NUL characters anywhere in a JSON value (they break storage and LinkedIn alike)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{where or 'value'} must not contain NUL characters")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            no_nul(key, where)
+            no_nul(item, where)
+    elif isinstance(value, list):
+        for item in value:
+            no_nul(item, where)
 
 
 class _Strict(BaseModel):
@@ -15,14 +48,39 @@ class _Strict(BaseModel):
 
 class CallbackBody(_Strict):
     url: str = Field(max_length=2048)
-    headers: dict[str, str] | None = None
+    headers: dict[str, str] | None = Field(default=None, max_length=MAX_CALLBACK_HEADERS)
     on: Literal["all", "final"] = "all"
+
+    @field_validator("headers")
+    @classmethod
+    def _valid_headers(cls, headers: dict[str, str] | None) -> dict[str, str] | None:
+        """Header names are tokens, values single-line and bounded, edgewise's own headers are not theirs."""
+        for name, value in (headers or {}).items():
+            if not _HEADER_NAME_RE.match(name):
+                raise ValueError(f"header name {name[:40]!r} is not a valid HTTP header name")
+            if name.lower() in RESERVED_HEADERS:
+                raise ValueError(f"header {name!r} is set by edgewise and cannot be overridden")
+            if len(value) > MAX_HEADER_VALUE or any(c in value for c in "\r\n\x00"):
+                raise ValueError(
+                    f"header {name!r}: value must be one line of at most {MAX_HEADER_VALUE} characters"
+                )
+        return headers
 
 
 class _RunBody(_Strict):
     parameters: dict[str, Any] | None = None
     identity_ids: list[str] | None = Field(default=None, max_length=1000)
     identity_mode: Literal["direct", "auto", "managed"] = "direct"
+
+    @field_validator("identity_ids")
+    @classmethod
+    def _uuids(cls, ids: list[str] | None) -> list[str] | None:
+        for uid in ids or []:
+            try:
+                UUID(uid)
+            except ValueError:
+                raise ValueError(f"{uid[:40]!r} is not an identity uid (a UUID)") from None
+        return [str(UUID(uid)) for uid in ids] if ids else ids
 
 
 class LiveRunBody(_RunBody):
@@ -33,6 +91,12 @@ class AsyncRunBody(_RunBody):
     inputs: list[Any] = Field(min_length=1, max_length=MAX_INPUTS)
     label: str | None = Field(default=None, max_length=255)
     callback: CallbackBody | None = None
+
+    @field_validator("label")
+    @classmethod
+    def _label(cls, label: str | None) -> str | None:
+        no_nul(label, "label")
+        return label
 
 
 # --- documented response shapes (the routes build them in api/run_schemas.py) -----------------------------

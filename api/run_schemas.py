@@ -20,7 +20,8 @@ def run_out(run: Run) -> dict[str, Any]:
         "status": run.status,
         "label": run.label,
         "identity_mode": run.identity_mode,
-        "identity_ids": list(run.identity_ids),
+        # A managed run's accounts are the platform's (edgewise/managed.py): their uids stay internal.
+        "identity_ids": [] if run.identity_mode == "managed" else list(run.identity_ids),
         "parameters": run.parameters,
         "callback": {"url": run.callback_url, "on": run.callback_on} if run.callback_url else None,
         "inputs_count": run.inputs_count,
@@ -49,14 +50,15 @@ def run_status_out(run: Run) -> dict[str, Any]:
     }
 
 
-def input_out(row: RunInput) -> dict[str, Any]:
+def input_out(row: RunInput, *, managed: bool = False) -> dict[str, Any]:
+    """`managed`: the row belongs to a managed run; the pool account's identity stays internal."""
     return {
         "uid": row.uid,
         "index": row.index,
         "status": row.status,
         "input": row.input,
         "custom_data": row.custom_data,
-        "identity_uid": row.identity_uid,
+        "identity_uid": None if managed else row.identity_uid,
         "output_count": row.output_count,
         "error": row.error,
         "postponed_until": iso_z(row.postponed_until),
@@ -65,11 +67,11 @@ def input_out(row: RunInput) -> dict[str, Any]:
     }
 
 
-def output_out(row: RunOutput) -> dict[str, Any]:
+def output_out(row: RunOutput, *, managed: bool = False) -> dict[str, Any]:
     return {
         **row.data,
         "run_input_uid": row.run_input_uid,
-        "identity_uid": row.identity_uid,
+        "identity_uid": None if managed else row.identity_uid,
         "custom_data": row.custom_data,
         "extracted_at": iso_z(row.extracted_at),
     }

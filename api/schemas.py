@@ -115,12 +115,30 @@ def _parse_aware(value: Any) -> datetime:
 
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# RFC 5321 §4.5.3.1: local part ≤ 64 octets, domain ≤ 255 (each label ≤ 63, RFC 1035), and a path of
+# ≤ 256 octets including its angle brackets, so an address of ≤ 254.
+MAX_EMAIL_LOCAL = 64
+MAX_EMAIL_DOMAIN = 255
+MAX_EMAIL_LABEL = 63
+MAX_EMAIL = 254
 
 
 def validate_email(value: str) -> str:
     value = value.strip().lower()
-    if len(value) > 320 or not _EMAIL_RE.match(value):
+    if not _EMAIL_RE.match(value):
         raise ValueError("must be an email address")
+    local, domain = value.rsplit("@", 1)
+    if len(local.encode()) > MAX_EMAIL_LOCAL:
+        raise ValueError(f"the part before @ must be at most {MAX_EMAIL_LOCAL} characters (RFC 5321)")
+    if len(domain.encode()) > MAX_EMAIL_DOMAIN or any(
+        len(label.encode()) > MAX_EMAIL_LABEL for label in domain.split(".")
+    ):
+        raise ValueError(
+            f"the domain must be at most {MAX_EMAIL_DOMAIN} characters, each label at most "
+            f"{MAX_EMAIL_LABEL} (RFC 5321)"
+        )
+    if len(value.encode()) > MAX_EMAIL:
+        raise ValueError(f"must be at most {MAX_EMAIL} characters (RFC 5321)")
     return value
 
 

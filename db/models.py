@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Double, Index, Integer, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from db.types import UTCDateTime
@@ -272,3 +272,18 @@ class IdempotencyRecord(SQLModel, table=True):
     response_body: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     response_headers: dict[str, str] | None = _json()
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class RateLimitBucket(SQLModel, table=True):
+    """A workspace's API rate-limit token bucket (`live` or `other`; api/ratelimit.py), shared by replicas.
+
+    `tokens` is what was left at `refilled_at`, in epoch seconds on the database's clock: plain floats, so
+    one SQL statement refills and takes a token the same way on PostgreSQL and SQLite. UNLOGGED on PostgreSQL
+    (migration 0002): no WAL flush per request; a crash empties it, and every bucket starts full again.
+    """
+
+    __tablename__ = "rate_limit_buckets"
+    workspace_uid: str = Field(foreign_key="workspaces.uid", primary_key=True, max_length=36)
+    bucket: str = Field(primary_key=True, max_length=8)  # live | other
+    tokens: float = Field(sa_column=Column(Double, nullable=False))
+    refilled_at: float = Field(sa_column=Column(Double, nullable=False))

@@ -26,12 +26,13 @@ from edgewise.webhooks import create_delivery, deterministic_id, encode_body, st
 BATCH_SIZE = 100
 
 
-def output_row(output: RunOutput) -> dict[str, Any]:
-    """An output row as the API shows it: the action's output fields plus where it came from."""
+def output_row(output: RunOutput, *, managed: bool = False) -> dict[str, Any]:
+    """An output row as the API shows it: the action's output fields plus where it came from (a managed
+    run's pool account stays internal)."""
     return {
         **(output.data or {}),
         "run_input_uid": output.run_input_uid,
-        "identity_uid": output.identity_uid,
+        "identity_uid": None if managed else output.identity_uid,
         "custom_data": output.custom_data,
         "extracted_at": iso_z(output.extracted_at),
     }
@@ -95,7 +96,9 @@ def _next_data_post(deps: ActivityDeps, run_uid: str) -> str | bool | None:
         sequence = run.callback_sequence + 1
         callback_uid = deterministic_id("callback", run_uid, sequence)
         batch_uid = deterministic_id("callback-batch", run_uid, sequence)
-        body = _body(run, callback_uid, sequence, batch_uid, [output_row(r) for r in rows], final=False)
+        managed = run.identity_mode == "managed"
+        data = [output_row(r, managed=managed) for r in rows]
+        body = _body(run, callback_uid, sequence, batch_uid, data, final=False)
         delivery = create_delivery(
             session, deps.keyring, workspace_uid=run.workspace_uid, kind="callback", webhook_id=callback_uid,
             url=run.callback_url, body=body, headers=_caller_headers(deps, run), run_uid=run_uid,

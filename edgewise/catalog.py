@@ -22,7 +22,8 @@ InputKind = Literal[
 
 
 class StrictParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=False)
+    # Strict: "10" is not a number and "true" is not a boolean (no silent coercion of what clients send).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class NoParams(StrictParams):

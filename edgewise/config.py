@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SafetyProfile = Literal["standard", "test", "unlimited"]
@@ -41,6 +41,15 @@ class Settings(BaseSettings):
     allow_private_targets: bool = Field(default=False, alias="ALLOW_PRIVATE_TARGETS")
     egress_required: bool = Field(default=False, alias="EGRESS_REQUIRED")
 
+    # The managed pool (API.md §4, `identity_mode: "managed"`; edgewise/managed.py): platform-owned LinkedIn
+    # accounts, as a JSON list `[{"name", "cookies": {"li_at", "JSESSIONID", "li_a"?}, "user_agent"?}]` in a
+    # file and/or inline (secret: never logged). The API provisions them on start. All unset: the pool is
+    # left as it is; `MANAGED_POOL=[]` empties it. MANAGED_POOL_SANDBOX_ACCOUNTS=N adds N sandbox accounts
+    # (only when LINKEDIN_BASE_URL answers as a sandbox).
+    managed_pool_file: str = Field(default="", alias="MANAGED_POOL_FILE")
+    managed_pool: SecretStr = Field(default=SecretStr(""), alias="MANAGED_POOL")
+    managed_pool_sandbox_accounts: int = Field(default=0, ge=0, alias="MANAGED_POOL_SANDBOX_ACCOUNTS")
+
     # Seconds a live call waits for its result before answering 202 with the Run.
     live_timeout_seconds: float = Field(default=60.0, alias="LIVE_TIMEOUT_SECONDS")
     # Seconds a live call waits for its LinkedIn account before 429 ACCOUNT_BUSY.
@@ -59,6 +68,14 @@ class Settings(BaseSettings):
     delivery_max_age_seconds: float = Field(default=86400.0, alias="DELIVERY_MAX_AGE_SECONDS")
     delivery_timeout_seconds: float = Field(default=10.0, alias="DELIVERY_TIMEOUT_SECONDS")
 
+    # API rate limits per workspace (API.md §1; api/ratelimit.py): token buckets counted in the database, so
+    # every API replica shares them. Tokens per second and burst (bucket size); 0 in either disables the
+    # bucket. Live runs have their own bucket; `RATE_LIMIT_*` covers every other authenticated /v1 request.
+    rate_limit_live_per_second: float = Field(default=20.0, ge=0, alias="RATE_LIMIT_LIVE_PER_SECOND")
+    rate_limit_live_burst: int = Field(default=100, ge=0, alias="RATE_LIMIT_LIVE_BURST")
+    rate_limit_per_second: float = Field(default=60.0, ge=0, alias="RATE_LIMIT_PER_SECOND")
+    rate_limit_burst: int = Field(default=200, ge=0, alias="RATE_LIMIT_BURST")
+
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
 
     @property
@@ -66,6 +83,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'edgewise.db').resolve()}"
+
+    @property
+    def live_task_queue(self) -> str:
+        """Live runs' workflows: served by a small worker inside each API process (eager start) and by
+        the workers, so a live call costs one local round trip yet never depends on one API process."""
+        return f"{self.temporal_task_queue}-live"
 
     @property
     def api_base_url(self) -> str:

@@ -12,7 +12,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 PROFILE_URN_RE = re.compile(r"^urn:li:fsd_profile:([A-Za-z0-9_-]{6,64})$")
 INVITATION_URN_RE = re.compile(r"^urn:li:(?:fsd_)?invitation:([A-Za-z0-9_-]{1,64})$")
-_SLUG_RE = re.compile(r"^[^\s/?#]{3,100}$")
+# A slug or id: letters of any script, digits, hyphens, underscores, dots (and combining marks after NFC).
+_SLUG_RE = re.compile(r"^[\w\-.\u0300-\u036f]{3,100}$")
 _LINKEDIN_HOST_RE = re.compile(r"^(?:[a-z]{2,3}\.|www\.|m\.)?linkedin\.com$")
 
 CANONICAL_BASE = "https://www.linkedin.com"
@@ -31,6 +32,12 @@ def _split(url: str) -> tuple[str, str, str]:
     host = (parts.hostname or "").lower()
     if not _LINKEDIN_HOST_RE.match(host):
         raise ValueError("must be a linkedin.com URL")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("has an invalid port") from None
+    if port not in (None, 80, 443) or parts.username or parts.password:
+        raise ValueError("must be a plain linkedin.com URL (no port or credentials)")
     path = unicodedata.normalize("NFC", unquote(parts.path))
     return host, path, parts.query
 
@@ -117,6 +124,8 @@ def normalize_thread(value: str) -> str:
     segments = [s for s in path.split("/") if s]
     if len(segments) != 3 or segments[0].lower() != "messaging" or segments[1].lower() != "thread":
         raise ValueError("not a LinkedIn messaging thread URL (expected …/messaging/thread/<id>/)")
+    if not _SLUG_RE.match(segments[2]) and not re.match(r"^[\w\-.=,:()]{3,200}$", segments[2]):
+        raise ValueError("not a LinkedIn messaging thread URL (invalid thread id)")
     return f"{CANONICAL_BASE}/messaging/thread/{segments[2]}/"
 
 

@@ -70,3 +70,16 @@ def components(client: Client, settings: Settings) -> tuple[list[type], list[Any
         connect_activities.discard_stash,
     ]
     return workflows, activities
+
+
+def live_components(client: Client, settings: Settings) -> tuple[list[type], list[Any]]:
+    """What serves the live task queue: the run workflow (live mode) and its page activity, plus the lease
+    release it falls back on. Hosted by every API process (eager start) and every worker."""
+    from activities.accounts import AccountActivities
+    from activities.runs import RunActivities
+    from workflows.run import ActionRunWorkflow
+
+    deps = build_deps(client, settings)
+    runs = RunActivities(deps)
+    accounts = AccountActivities(deps)
+    return [ActionRunWorkflow], [runs.run_live_page, accounts.release_lease]

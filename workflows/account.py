@@ -13,10 +13,22 @@ It owns the account's lease, so that actions on one LinkedIn account never run c
   acquire (an activity retry after a lost answer) safe, and doubles as a heartbeat. Holders must therefore
   be unique per concurrent asker (a run workflow's lane, or `live:{run_uid}`).
 
-Smart Limits (sliding windows per bucket, cool-down after a LinkedIn 429, pacing) plug in at
-`_policy_refusal`: it sees every request before the lease logic and may refuse it with a `reason`
-(`COOL_DOWN`, a bucket name) and a `retry_after_seconds`; its state lives in `AccountState.limits` and is
-carried across continue-as-new like the rest.
+Smart Limits (API.md §7; the arithmetic is in edgewise/limits.py) are checked by `_policy_refusal` before
+the lease logic (a holder renewing its own lease is not checked again):
+
+- LinkedIn's own throttle (`LINKEDIN_THROTTLED`: every request, every profile). The rest only for requests
+  that carry a `demand` (which names the safety profile). In `standard` only: the 2 h cool-down after a
+  throttle (`COOL_DOWN`), the working hours (`WORKING_HOURS`, when the demand gives them: async outreach)
+  and the pacing gap since the last action of the demand's class (`PACING`, async work only).
+- Each bucket of `demand.units` against its ramped effective limit, minus what its sliding window counts
+  (the current holder's reservation included) and minus what live callers already waiting in line asked
+  for — so a burst of live calls gets exactly what remains, the rest refused at once. A write needs all its
+  units; a read (`partial`) may be granted fewer (≥ 1). A refusal names the bucket and `available_at`.
+  A refused live caller is never queued (nor kept in line). Profile `unlimited` checks no bucket.
+- A grant reserves its units in the windows at once; `release_lease` settles them to what was `used`
+  (None = as granted), records LinkedIn's throttle, and marks `exhausted_buckets` used up until their
+  window frees. `first_seen_at` (the start of the ramp-up) is when this entity first ran.
+- `limits_view` (query) answers the numbers GET …/limits shows, from the same state.
 
 Every handler is synchronous and tiny (Temporal advises a few updates a second sustained, caps 10 in flight
 and 2,000 per run): the workflow counts what it handled and continues as new every `updates_per_run`
@@ -25,6 +37,7 @@ messages, or sooner when the server suggests it, once no handler is running.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -32,7 +45,16 @@ from pydantic import BaseModel, Field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import AccountWorkflowInput, LeaseGrant, LeaseRelease, LeaseRequest
+    from edgewise import limits as sl
+    from workflows.contracts import (
+        AccountWorkflowInput,
+        Demand,
+        LeaseGrant,
+        LeaseRelease,
+        LeaseRequest,
+        LimitsQuery,
+        LimitView,
+    )
 
 # Live callers poll fast (the API waits for the account within a 30 s budget); batch callers wait on
 # durable timers, so they poll slowly.
@@ -48,7 +70,15 @@ MAX_TICKET_LENGTH = 64
 MAX_QUEUE_LENGTH = 500
 DEFAULT_UPDATES_PER_RUN = 500
 
+# Bounds on a demand (validated before it reaches history).
+MAX_DEMAND_BUCKETS = 20
+MAX_DEMAND_UNITS = 1_000_000
+
 BUSY = "ACCOUNT_BUSY"
+THROTTLED = "LINKEDIN_THROTTLED"
+COOL_DOWN = "COOL_DOWN"
+WORKING_HOURS = "WORKING_HOURS"
+PACING = "PACING"
 
 
 class HeldLease(BaseModel):
@@ -57,6 +87,14 @@ class HeldLease(BaseModel):
     kind: Literal["live", "batch"]
     granted_at: datetime
     expires_at: datetime
+    # Smart Limits: the units granted (reserved in the windows at `reserved_slot` when `counted`), and the
+    # pacing class with the gap drawn for it (the class's next action may start that long after release).
+    units: dict[str, int] | None = None
+    counted: bool = False
+    reserved_slot: int | None = None
+    pacing: str | None = None
+    pace_gap: float | None = None
+    pace_seconds: tuple[float, float] | None = None
 
 
 class Ticket(BaseModel):
@@ -64,6 +102,8 @@ class Ticket(BaseModel):
     holder: str
     enqueued_at: datetime
     last_poll_at: datetime
+    # What this waiting live caller asked of each bucket: promised to it before any newcomer.
+    units: dict[str, int] = Field(default_factory=dict)
 
 
 class AccountState(BaseModel):
@@ -71,8 +111,8 @@ class AccountState(BaseModel):
 
     lease: HeldLease | None = None
     queue: list[Ticket] = Field(default_factory=list)
-    # Smart Limits' state (windows per bucket, cool-down until …) — filled by a later issue.
-    limits: dict[str, Any] = Field(default_factory=dict)
+    # Smart Limits: windows per bucket, first_seen_at, exhausted buckets, throttle and cool-down, pacing.
+    limits: sl.LimitsState = Field(default_factory=sl.LimitsState)
     # Continue as new after this many handled updates/signals (tests lower it).
     updates_per_run: int = DEFAULT_UPDATES_PER_RUN
     # Informational: how many runs this entity has gone through, and leases granted over its life.
@@ -88,6 +128,8 @@ class AccountWorkflow:
         # after continue-as-new) is handled before run() starts, and must see the carried lease and queue.
         self._profile_id = input.linkedin_profile_id
         self._state = AccountState.model_validate(input.state) if input.state else AccountState()
+        if self._state.limits.first_seen_at is None:
+            self._state.limits.first_seen_at = workflow.now()  # the ramp-up starts when we first see it
         self._handled = 0  # updates + signals handled in this run
 
     @workflow.run
@@ -114,20 +156,22 @@ class AccountWorkflow:
         now = workflow.now()
         self._expire(now)
 
-        refusal = self._policy_refusal(request, now)
-        if refusal is not None:
-            return refusal
-
         lease = self._state.lease
         if lease is not None and lease.holder == request.holder:
-            # The holder asking again (a retried acquire, or a heartbeat): renew and hand back its lease.
+            # The holder asking again (a retried acquire, or a heartbeat): renew and hand back its lease, with
+            # the units it was granted (asked before the limits, so a retry is never refused its own grant).
             lease.expires_at = now + timedelta(seconds=request.lease_seconds)
             self._drop_ticket(request.ticket)
             return self._grant_answer(lease)
 
+        admission = self._policy_refusal(request, now)
+        if isinstance(admission, LeaseGrant):
+            self._drop_ticket(request.ticket)  # a refused live caller leaves the line
+            return admission
+
         if request.kind == "live":
-            return self._acquire_live(request, now)
-        return self._acquire_batch(request, now)
+            return self._acquire_live(request, now, admission)
+        return self._acquire_batch(request, now, admission)
 
     @acquire_lease.validator
     def _validate_acquire(self, request: LeaseRequest) -> None:
@@ -142,21 +186,28 @@ class AccountWorkflow:
             raise ValueError(f"ticket must be 1–{MAX_TICKET_LENGTH} characters")
         if request.ticket is not None and request.kind != "live":
             raise ValueError("only live requests carry a ticket")
+        if request.demand is not None:
+            _validate_demand(request.demand)
 
     @workflow.update
     def release_lease(self, release: LeaseRelease) -> bool:
         self._handled += 1
-        return self._release(release.lease_id)
+        return self._release(release, workflow.now())
 
     @release_lease.validator
     def _validate_release(self, release: LeaseRelease) -> None:
         if not release.lease_id or len(release.lease_id) > MAX_TICKET_LENGTH:
             raise ValueError("lease_id is required")
+        if release.used is not None and any(n < 0 for n in release.used.values()):
+            raise ValueError("used units must not be negative")
+        if release.throttled_retry_after_seconds is not None and release.throttled_retry_after_seconds < 0:
+            raise ValueError("throttled_retry_after_seconds must not be negative")
 
     @workflow.signal(name="release_lease_signal")
     def release_lease_signal(self, release: LeaseRelease) -> None:
         self._handled += 1
-        self._release(release.lease_id)
+        if release.lease_id:  # signals have no validator: ignore what the update would refuse
+            self._release(release, workflow.now())
 
     @workflow.query
     def state(self) -> dict[str, Any]:
@@ -165,27 +216,40 @@ class AccountWorkflow:
         data["handled_this_run"] = self._handled
         return data
 
+    @workflow.query
+    def limits_view(self, query: LimitsQuery) -> list[LimitView]:
+        """The numbers of GET …/limits for the asker's effective limits (`query.limits`), as the next request
+        would experience them. Read-only: nothing is pruned or recorded."""
+        now = max(query.at, workflow.now()) if query.at is not None else workflow.now()
+        return limit_views(self._state.limits, query, now, _units_waiting(self._state.queue))
+
     # --- the lease logic (pure, on self._state) ------------------------------------------------------
 
-    def _acquire_live(self, request: LeaseRequest, now: datetime) -> LeaseGrant:
+    def _acquire_live(self, request: LeaseRequest, now: datetime, admission: Admission | None) -> LeaseGrant:
         queue = self._state.queue
         position = self._position(request.ticket)
+        units = admission.promised if admission is not None else {}
         if position is None:
             if self._state.lease is None and not queue:
-                return self._grant(request, now)  # free and nobody waiting: no need for a ticket
+                return self._grant(request, now, admission)  # free and nobody waiting: no need for a ticket
             if len(queue) >= MAX_QUEUE_LENGTH:
                 return LeaseGrant(granted=False, retry_after_seconds=LIVE_RETRY_MAX_SECONDS, reason=BUSY)
             ticket = Ticket(
-                ticket=str(workflow.uuid4()), holder=request.holder, enqueued_at=now, last_poll_at=now
+                ticket=str(workflow.uuid4()),
+                holder=request.holder,
+                enqueued_at=now,
+                last_poll_at=now,
+                units=units,
             )
             queue.append(ticket)
             position = len(queue) - 1
         else:
             queue[position].last_poll_at = now
+            queue[position].units = units
 
         if self._state.lease is None and position == 0:
             queue.pop(0)
-            return self._grant(request, now)
+            return self._grant(request, now, admission)
         return LeaseGrant(
             granted=False,
             retry_after_seconds=self._live_retry_after(position),
@@ -193,13 +257,13 @@ class AccountWorkflow:
             reason=BUSY,
         )
 
-    def _acquire_batch(self, request: LeaseRequest, now: datetime) -> LeaseGrant:
+    def _acquire_batch(self, request: LeaseRequest, now: datetime, admission: Admission | None) -> LeaseGrant:
         if self._state.lease is None and not self._state.queue:
-            return self._grant(request, now)
+            return self._grant(request, now, admission)
         # Held, or live callers are waiting (they get the account next).
         return LeaseGrant(granted=False, retry_after_seconds=BATCH_RETRY_SECONDS, reason=BUSY)
 
-    def _grant(self, request: LeaseRequest, now: datetime) -> LeaseGrant:
+    def _grant(self, request: LeaseRequest, now: datetime, admission: Admission | None) -> LeaseGrant:
         lease = HeldLease(
             lease_id=str(workflow.uuid4()),
             holder=request.holder,
@@ -209,29 +273,72 @@ class AccountWorkflow:
         )
         self._state.lease = lease
         self._state.grants_total += 1
-        self._on_granted(request, now)
+        self._on_granted(lease, admission, now)
         return self._grant_answer(lease)
 
     @staticmethod
     def _grant_answer(lease: HeldLease) -> LeaseGrant:
-        return LeaseGrant(granted=True, lease_id=lease.lease_id, expires_at=lease.expires_at)
+        return LeaseGrant(
+            granted=True,
+            lease_id=lease.lease_id,
+            expires_at=lease.expires_at,
+            units=dict(lease.units) if lease.units is not None else None,
+            pace_seconds=lease.pace_seconds,
+        )
 
-    def _release(self, lease_id: str) -> bool:
-        if self._state.lease is not None and self._state.lease.lease_id == lease_id:
+    def _release(self, release: LeaseRelease, now: datetime) -> bool:
+        limits = self._state.limits
+        released = False
+        lease = self._state.lease
+        if lease is not None and lease.lease_id == release.lease_id:
+            self._settle(lease, release.used)
+            if lease.pacing is not None and lease.pace_gap is not None:
+                # The class's next action waits its gap from the end of this one.
+                limits.pace_ready_at[lease.pacing] = now + timedelta(seconds=lease.pace_gap)
             self._state.lease = None
-            return True
-        # A live caller that gives up waiting withdraws its ticket the same way (ids never collide).
-        position = self._position(lease_id)
-        if position is not None:
-            self._state.queue.pop(position)
-            return True
-        return False  # already released, expired or taken over: nothing to do
+            released = True
+        else:
+            # A live caller that gives up waiting withdraws its ticket the same way (ids never collide).
+            position = self._position(release.lease_id)
+            if position is not None:
+                self._state.queue.pop(position)
+                released = True
+        # What LinkedIn said holds for the account whatever became of the lease (a late release still tells).
+        if release.throttled_retry_after_seconds is not None:
+            until = now + timedelta(seconds=release.throttled_retry_after_seconds)
+            limits.throttled_until = _later(limits.throttled_until, until)
+            # Only `standard` requests honour the cool-down (checked per request: the release has no profile).
+            limits.cool_down_until = _later(
+                limits.cool_down_until, until + timedelta(seconds=sl.COOL_DOWN_SECONDS)
+            )
+        for bucket in release.exhausted_buckets:
+            window = limits.window(bucket)
+            frees = window.oldest_expiry(now) or now + timedelta(seconds=window.window_seconds)
+            limits.exhausted[bucket] = _later(limits.exhausted.get(bucket), frees)
+        return released  # False: already released, expired or taken over
+
+    def _settle(self, lease: HeldLease, used: dict[str, int] | None) -> None:
+        """Settle a grant's reservation to what was really used (None: as granted)."""
+        if not lease.counted or lease.units is None or used is None or lease.reserved_slot is None:
+            return
+        limits = self._state.limits
+        for bucket in set(lease.units) | set(used):
+            granted = lease.units.get(bucket, 0)
+            spent = max(0, used.get(bucket, 0))
+            if bucket not in lease.units and bucket not in sl.BUCKETS:
+                continue
+            if spent < granted:
+                limits.window(bucket).remove(lease.reserved_slot, granted - spent)
+            elif spent > granted:
+                limits.window(bucket).add_at_slot(lease.reserved_slot, spent - granted)
 
     def _expire(self, now: datetime) -> None:
         if self._state.lease is not None and self._state.lease.expires_at <= now:
-            self._state.lease = None  # its holder died (or overran): the lease is reclaimable
+            # Its holder died (or overran): the lease is reclaimable; its reservation counts as granted.
+            self._state.lease = None
         cutoff = now - timedelta(seconds=TICKET_TTL_SECONDS)
         self._state.queue = [t for t in self._state.queue if t.last_poll_at >= cutoff]
+        self._state.limits.prune(now)
 
     def _position(self, ticket: str | None) -> int | None:
         if ticket is None:
@@ -251,15 +358,207 @@ class AccountWorkflow:
         # The head polls fastest (it is next); the others back off a little with their distance.
         return min(LIVE_RETRY_MAX_SECONDS, LIVE_RETRY_MIN_SECONDS * (position + 1) * 2)
 
-    # --- Smart Limits extension points ---------------------------------------------------------------
+    # --- Smart Limits -------------------------------------------------------------------------------
 
-    def _policy_refusal(self, request: LeaseRequest, now: datetime) -> LeaseGrant | None:
-        """Refuse a request before the lease logic (cool-down, a used-up window): answer
-        `LeaseGrant(granted=False, retry_after_seconds=…, reason=<COOL_DOWN | bucket>)`. None admits it.
+    def _policy_refusal(self, request: LeaseRequest, now: datetime) -> LeaseGrant | Admission | None:
+        """Refuse a request before the lease logic (`LeaseGrant(granted=False, reason=…, available_at=…)`),
+        or admit it with what a grant would give (`Admission`). None: no Smart Limits asked (no demand)."""
+        limits = self._state.limits
+        if limits.throttled_until is not None and limits.throttled_until > now:
+            return _refuse(THROTTLED, limits.throttled_until, now)
+        demand = request.demand
+        if demand is None:
+            return None
+        standard = demand.profile == "standard"
+        if standard and limits.cool_down_until is not None and limits.cool_down_until > now:
+            return _refuse(COOL_DOWN, limits.cool_down_until, now)
+        if standard and demand.working_hours is not None:
+            opens = sl.next_open(now, demand.working_hours, demand.timezone)
+            if opens is not None:
+                return _refuse(WORKING_HOURS, opens, now)
+        units: dict[str, int] = {}
+        counted = demand.profile != "unlimited"
+        if counted:
+            fitted = _fit(limits, demand, now, self._units_ahead(request))
+            if isinstance(fitted, tuple):
+                bucket, available_at = fitted
+                return _refuse(bucket, available_at, now)
+            units = fitted
+        else:
+            units = {bucket: n for bucket, n in demand.units.items() if n > 0}
+        pacing = demand.pacing if standard else None
+        if pacing is not None:
+            ready = limits.pace_ready_at.get(pacing)
+            if ready is not None and ready > now:
+                return _refuse(PACING, ready, now)
+        return Admission(
+            units=units,
+            counted=counted,
+            promised={b: n for b, n in demand.units.items() if n > 0} if counted else {},
+            pacing=pacing,
+            pace_seconds=sl.pace_range(pacing) if pacing is not None else None,
+        )
 
-        Smart Limits (a later issue) implement this from `self._state.limits`.
-        """
-        return None
+    def _units_ahead(self, request: LeaseRequest) -> dict[str, int]:
+        """What live callers ahead of this request in line asked for (all of them for a newcomer or batch)."""
+        queue = self._state.queue
+        position = self._position(request.ticket) if request.kind == "live" else None
+        return _units_waiting(queue if position is None else queue[:position])
 
-    def _on_granted(self, request: LeaseRequest, now: datetime) -> None:
-        """Hook for pacing (e.g. remember when the account last started an action)."""
+    def _on_granted(self, lease: HeldLease, admission: Admission | None, now: datetime) -> None:
+        """Reserve the granted units in the windows (they count from the grant) and draw the pacing gap."""
+        if admission is None:
+            return
+        limits = self._state.limits
+        lease.units = dict(admission.units)
+        lease.counted = admission.counted
+        if admission.counted:
+            lease.reserved_slot = sl.to_slot(now)
+            for bucket, n in admission.units.items():
+                limits.window(bucket).add_at_slot(lease.reserved_slot, n)
+        if admission.pacing is not None:
+            lease.pacing = admission.pacing
+            lease.pace_gap = sl.pace_gap(admission.pacing, workflow.random())
+            lease.pace_seconds = admission.pace_seconds
+            # Should the release never come (the holder died), the gap still runs from the grant.
+            ready = now + timedelta(seconds=lease.pace_gap)
+            limits.pace_ready_at[admission.pacing] = _later(limits.pace_ready_at.get(admission.pacing), ready)
+
+
+@dataclass
+class Admission:
+    """What a request passing the Smart Limits gets if it is granted now."""
+
+    units: dict[str, int]  # granted units per bucket
+    counted: bool  # reserved in the windows (False in the `unlimited` profile)
+    promised: dict[str, int]  # what the request asked (kept for it while it waits in line)
+    pacing: str | None = None
+    pace_seconds: tuple[float, float] | None = None
+
+
+def _refuse(reason: str, available_at: datetime, now: datetime) -> LeaseGrant:
+    wait = max((available_at - now).total_seconds(), 0.05)
+    return LeaseGrant(granted=False, retry_after_seconds=wait, reason=reason, available_at=available_at)
+
+
+def _later(current: datetime | None, candidate: datetime) -> datetime:
+    return candidate if current is None or candidate > current else current
+
+
+def _units_waiting(tickets: list[Ticket]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for ticket in tickets:
+        for bucket, n in ticket.units.items():
+            total[bucket] = total.get(bucket, 0) + n
+    return total
+
+
+def _limit_of(demand_limits: dict[str, int | None], bucket: str) -> int | None:
+    """The asker's effective limit; a bucket it left out gets the classic default (unknown: unlimited)."""
+    if bucket in demand_limits:
+        return demand_limits[bucket]
+    return sl.default_limit(bucket, None) if bucket in sl.BUCKETS else None
+
+
+def _fit(
+    limits: sl.LimitsState, demand: Demand, now: datetime, pending: dict[str, int]
+) -> dict[str, int] | tuple[str, datetime]:
+    """The units each bucket can grant now, or the refusing bucket and when it frees (the latest of those
+    refusing). A write needs all its units; a read may be cut, to at least 1."""
+    granted: dict[str, int] = {}
+    refusals: list[tuple[str, datetime]] = []
+    for bucket, need in demand.units.items():
+        if need <= 0:
+            continue
+        window = limits.peek(bucket)
+        exhausted = limits.exhausted.get(bucket)
+        if exhausted is not None and exhausted > now:
+            refusals.append((bucket, exhausted))
+            continue
+        limit = _limit_of(demand.limits, bucket)
+        allowed = sl.ramped(limit, limits.first_seen_at, now, demand.profile)
+        if allowed is None:
+            granted[bucket] = need
+            continue
+        free = allowed - window.consumed(now) - pending.get(bucket, 0)
+        if free >= need:
+            granted[bucket] = need
+        elif demand.partial and free >= 1:
+            granted[bucket] = free
+        else:
+            at_least = 1 if demand.partial else need
+            when = sl.limit_available_at(
+                window, limit, at_least, pending.get(bucket, 0), now, limits.first_seen_at, demand.profile
+            )
+            refusals.append((bucket, when or now + timedelta(seconds=window.window_seconds)))
+    if refusals:
+        return max(refusals, key=lambda r: r[1])
+    return granted
+
+
+def limit_views(
+    limits: sl.LimitsState, query: LimitsQuery, now: datetime, pending: dict[str, int] | None = None
+) -> list[LimitView]:
+    """Each bucket of `query.limits` as the next request would find it: `max_limit` ramped, `consumed` in
+    the window (reservations included), `remaining` after what callers in line were promised."""
+    views: list[LimitView] = []
+    for bucket, limit in query.limits.items():
+        window = limits.peek(bucket)
+        consumed = window.consumed(now)
+        if query.profile == "unlimited":
+            views.append(
+                LimitView(
+                    slug=bucket,
+                    max_limit=None,
+                    consumed=consumed,
+                    remaining=None,
+                    window_seconds=window.window_seconds,
+                    has_reached_limit=False,
+                    available_at=None,
+                )
+            )
+            continue
+        allowed = sl.ramped(limit, limits.first_seen_at, now, query.profile)
+        waiting = (pending or {}).get(bucket, 0)
+        exhausted = limits.exhausted.get(bucket)
+        available_at: datetime | None = None
+        if exhausted is not None and exhausted > now:
+            remaining: int | None = 0
+            available_at = exhausted
+        elif allowed is None:
+            remaining = None
+        else:
+            remaining = max(0, allowed - consumed - waiting)
+            if remaining == 0:
+                available_at = sl.limit_available_at(
+                    window, limit, 1, waiting, now, limits.first_seen_at, query.profile
+                )
+        views.append(
+            LimitView(
+                slug=bucket,
+                max_limit=allowed,
+                consumed=consumed,
+                remaining=remaining,
+                window_seconds=window.window_seconds,
+                has_reached_limit=remaining == 0,
+                available_at=available_at,
+            )
+        )
+    return views
+
+
+def _validate_demand(demand: Demand) -> None:
+    if len(demand.units) > MAX_DEMAND_BUCKETS:
+        raise ValueError(f"a demand names at most {MAX_DEMAND_BUCKETS} buckets")
+    for bucket, n in demand.units.items():
+        if bucket not in sl.BUCKETS:
+            raise ValueError(f"unknown limit bucket {bucket!r}")
+        if not 0 <= n <= MAX_DEMAND_UNITS:
+            raise ValueError(f"units of {bucket} must be in [0, {MAX_DEMAND_UNITS}]")
+    for bucket, limit in demand.limits.items():
+        if limit is not None and limit < 0:
+            raise ValueError(f"the limit of {bucket} must not be negative")
+    if demand.pacing is not None and demand.pacing not in sl.PACING_GAPS:
+        raise ValueError(f"unknown pacing class {demand.pacing!r}")
+    sl.zone(demand.timezone)
+    sl.parse_working_hours(demand.working_hours)

@@ -97,6 +97,9 @@ class LimitsQuery(BaseModel):
 
     limits: dict[str, int | None]
     profile: Literal["standard", "test", "unlimited"] = "standard"
+    # When to evaluate the windows. A query sees the workflow's clock as of its last task, which may be
+    # hours old on an idle account: askers pass their wall-clock time (activities.accounts.query_limits does).
+    at: datetime | None = None
 
 
 class LimitView(BaseModel):
@@ -197,6 +200,8 @@ class PermitOutcome(BaseModel):
 
 class LiveRunResult(PermitOutcome):
     status: str
+    # The activity gave the account back itself (the workflow releases only when it could not).
+    lease_released: bool = False
     error: dict[str, Any] | None = None  # {error_label, message, params}
     output_count: int = 0
     # Milliseconds spent inside the activity: activity, linkedin, activity_db (for Server-Timing).
@@ -289,8 +294,10 @@ class RunPlan(BaseModel):
 
 class RunRef(BaseModel):
     run_uid: str
-    # Live: units per bucket the permit granted (a page is cut to what remains).
+    # Live: units per bucket the permit granted (a page is cut to what remains), and the lease to give back.
     budget: dict[str, int] | None = None
+    lease_id: str | None = None
+    linkedin_profile_id: int | None = None
 
 
 class SettleResult(BaseModel):

@@ -261,16 +261,26 @@ class ActionRunWorkflow:
             workflow.logger.warning("lease release failed; it expires on its own")
 
     async def _live(self, inp: RunWorkflowInput) -> LiveRunResult:
+        """One page as a *local* activity: the whole live call is one workflow task, no task dispatch in
+        between (measured: three workflow tasks cost ~130 ms of dispatch on the dev server). Safe for the
+        account: the caller already holds its lease and Smart Limits' permit; the write token keeps a retried
+        write single. The activity gives the lease back itself, settled to what it used."""
         result: LiveRunResult | None = None
         try:
-            result = await workflow.execute_activity(
+            result = await workflow.execute_local_activity(
                 "run_live_page",
-                RunRef(run_uid=inp.run_uid, budget=inp.budget),
+                RunRef(
+                    run_uid=inp.run_uid,
+                    budget=inp.budget,
+                    lease_id=inp.lease_id,
+                    linkedin_profile_id=inp.linkedin_profile_id,
+                ),
                 result_type=LiveRunResult,
                 start_to_close_timeout=timedelta(seconds=90),
                 retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=3),
             )
             return result
         finally:
-            if inp.lease_id and inp.linkedin_profile_id is not None:
+            released = result is not None and result.lease_released
+            if inp.lease_id and inp.linkedin_profile_id is not None and not released:
                 await self._release(inp.linkedin_profile_id, inp.lease_id, result)

@@ -23,6 +23,7 @@ from api import run_service
 from api.deps import CurrentMember, EngineDep, KeyringDep, SettingsDep, TemporalClientDep
 from api.errors import error_responses
 from api.idempotency import IdempotencyDep
+from api.middleware import check_json_content_type
 from api.openapi_components import json_body, ref
 from api.run_bodies import AsyncRunBody, LiveRunBody, RunOut, RunOutputOut
 from api.run_schemas import output_out, run_out
@@ -76,17 +77,60 @@ def _search_attributes(run: Run) -> TypedSearchAttributes:
 
 
 async def start_run_workflow(client: Client, settings: Settings, run: Run, **live: Any) -> Any:
+    """Live runs start eagerly on the live task queue (this process's live worker takes the first task at
+    once); async runs go to the workers' queue."""
     from workflows.run import ActionRunWorkflow
 
+    is_live = bool(live.get("live"))
     return await client.start_workflow(
         ActionRunWorkflow.run,
         RunWorkflowInput(
             run_uid=run.uid, batch_size=settings.run_batch_size, max_lanes=settings.run_max_lanes, **live
         ),
         id=run_workflow_id(run.uid),
-        task_queue=settings.temporal_task_queue,
+        task_queue=settings.live_task_queue if is_live else settings.temporal_task_queue,
         search_attributes=_search_attributes(run),
+        request_eager_start=is_live,
     )
+
+
+async def _most_remaining_budget(
+    client: Client,
+    settings: Settings,
+    engine: Any,
+    spec: ActionSpec,
+    parameters: dict[str, Any],
+    targets: list[run_service.LiveTarget],
+) -> run_service.LiveTarget:
+    """Several identities could run this call: the one whose account has the most budget left for it."""
+    from activities.accounts import query_limits
+    from activities.permits import build_demand
+    from workflows.contracts import LimitsQuery
+
+    best, best_left = targets[0], -1
+    for target in targets:
+        assert target.integration.linkedin_profile_id is not None
+        demand = await run_in_threadpool(
+            build_demand, engine, settings, spec, parameters, target.identity_uid, live=True
+        )
+        if not demand.units:
+            return targets[0]
+        views = await query_limits(
+            client,
+            target.integration.linkedin_profile_id,
+            LimitsQuery(limits=demand.limits, profile=settings.safety_profile),
+        )
+        left = min(
+            (v.remaining if v.remaining is not None else 2**31) for v in views if v.slug in demand.units
+        )
+        if left > best_left:
+            best, best_left = target, left
+    return best
+
+
+def _selection_key(body: LiveRunBody) -> str:
+    """The identity selection a cursor was issued for: the next page must ask for the same."""
+    return f"{body.identity_mode}:{','.join(sorted(body.identity_ids or []))}"
 
 
 def _params_hash(parameters: dict[str, Any]) -> str:
@@ -127,6 +171,7 @@ async def run_live(
 ) -> Response:
     spec = _spec(slug)
     _require_writer(member)
+    check_json_content_type(request)  # after the slug: an unknown action is 404 whatever the body
     body = run_service.parse_body(LiveRunBody, await request.body())
     parameters = run_service.check_parameters(spec, body.parameters)
     try:
@@ -144,22 +189,27 @@ async def run_live(
                 pinned = open_cursor(keyring, member.workspace_uid, cursor)
             except ValueError as exc:
                 raise run_service.validation_error([{"field": "cursor", "message": str(exc)}]) from None
-            if (pinned.get("a"), pinned.get("t"), pinned.get("p")) != (
+            if (pinned.get("a"), pinned.get("t"), pinned.get("p"), pinned.get("sel")) != (
                 slug,
                 item.target_key,
                 _params_hash(parameters),
+                _selection_key(body),
             ):
                 raise run_service.validation_error(
                     [
                         {
                             "field": "cursor",
-                            "message": "cursor was issued for another action, input or parameters",
+                            "message": "cursor was issued for another action, input, parameters or identity",
                         }
                     ]
                 )
-            selected = run_service.SelectedIdentities([str(pinned["i"])], "direct")
+            # The cursor pins the account of the first page; a managed call stays managed (pool, 1.5×).
+            pinned_mode = "managed" if selected.mode == "managed" else "direct"
+            selected = run_service.SelectedIdentities([str(pinned["i"])], pinned_mode)
             page_state, produced = pinned.get("s"), int(pinned.get("n", 0))
         target = run_service.choose_live_identity(session, member.workspace_uid, spec, selected, settings)
+    if len(target.usable) > 1:
+        target = await _most_remaining_budget(client, settings, engine, spec, parameters, target.usable)
     with Session(engine, expire_on_commit=False) as session:
         replay = await run_in_threadpool(idem.begin, session, member.workspace_uid)
         await run_in_threadpool(session.commit)  # the key stays claimed (pending) while the call runs
@@ -251,9 +301,8 @@ async def _execute_live(
             build_demand, engine, settings, spec, parameters, target.identity_uid, live=True
         )
         grant = await acquire_live_lease(
-            client, settings, target.integration.linkedin_profile_id, f"live:{run_uid}"
+            client, settings, target.integration.linkedin_profile_id, f"live:{run_uid}", demand=demand
         )
-        del demand  # PENDING-LIMITS: passed to acquire_live_lease once it takes a demand
     try:
         with timing.phase("db"):
             run = await run_in_threadpool(
@@ -305,6 +354,7 @@ async def _execute_live(
             member.workspace_uid,
             {
                 "a": spec.slug,
+                "sel": _selection_key(body),
                 "t": item.target_key,
                 "p": _params_hash(parameters),
                 "i": target.identity_uid,
@@ -317,7 +367,8 @@ async def _execute_live(
             f"{_base_url(request, settings)}/v1/actions/{spec.slug}/run/live?cursor={quote(token)}"
         )
     headers["Server-Timing"] = timing.header()
-    return JSONResponse([output_out(r) for r in rows], status_code=200, headers=headers)
+    managed = fresh.identity_mode == "managed"
+    return JSONResponse([output_out(r, managed=managed) for r in rows], status_code=200, headers=headers)
 
 
 def _insert_live_run(
@@ -388,6 +439,12 @@ class LiveTiming:
         return ", ".join(f"{name};dur={value:.1f}" for name, value in values.items())
 
 
+def _validate_async_body(spec: ActionSpec, raw: bytes) -> tuple[AsyncRunBody, dict[str, Any], list[Any]]:
+    body = run_service.parse_body(AsyncRunBody, raw)
+    parameters = run_service.check_parameters(spec, body.parameters)
+    return body, parameters, run_service.normalize_inputs(spec, body.inputs)
+
+
 def _live_error(error: dict[str, Any], headers: dict[str, str]) -> ApiError:
     label = str(error.get("error_label") or "LK_ERROR")
     params = dict(error.get("params") or {})
@@ -420,10 +477,10 @@ async def run_async(
 ) -> Response:
     spec = _spec(slug)
     _require_writer(member)
+    check_json_content_type(request)  # after the slug: an unknown action is 404 whatever the body
     raw = await request.body()
-    body = run_service.parse_body(AsyncRunBody, raw)
-    parameters = run_service.check_parameters(spec, body.parameters)
-    inputs = run_service.normalize_inputs(spec, body.inputs)
+    # Up to 100,000 inputs: parse and normalise off the event loop, so other requests are not held up.
+    body, parameters, inputs = await run_in_threadpool(_validate_async_body, spec, raw)
     callback_url: str | None = None
     if body.callback is not None:
         from edgewise.targets import validate_target_url

@@ -1,16 +1,21 @@
-"""Liveness, readiness and metrics — unauthenticated, for orchestrators and Prometheus."""
+"""Liveness, readiness and metrics — unauthenticated, for orchestrators and Prometheus — and the API's
+documentation pages (/docs, /redoc), which load their assets from this server, never from a CDN."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Request
+import fastapi_offline
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from api.errors import error_response, error_responses
 from api.schemas import StatusOut
@@ -77,3 +82,43 @@ async def readyz(request: Request) -> Response:
 )
 def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+# --- documentation pages -----------------------------------------------------------------------------------
+
+# Swagger UI 5 and ReDoc 2, as shipped by the PyPI package fastapi-offline (its assets only).
+DOCS_ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"
+DOCS_ASSETS_URL = "/docs/assets"
+
+
+def install_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc, with their scripts, styles and icon served from /docs/assets: they
+    render with no internet access. Create the app with `docs_url=None, redoc_url=None`."""
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS_DIR), name="docs-assets")
+
+    def root(request: Request) -> str:
+        return str(request.scope.get("root_path", "")).rstrip("/")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui(request: Request) -> HTMLResponse:
+        base = root(request)
+        return get_swagger_ui_html(
+            openapi_url=f"{base}{app.openapi_url}",
+            title=f"{app.title} — API reference",
+            swagger_js_url=f"{base}{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{base}{DOCS_ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{base}{DOCS_ASSETS_URL}/favicon.png",
+            # No online validator badge: nothing leaves the page.
+            swagger_ui_parameters={"validatorUrl": None, "persistAuthorization": True},
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc(request: Request) -> HTMLResponse:
+        base = root(request)
+        return get_redoc_html(
+            openapi_url=f"{base}{app.openapi_url}",
+            title=f"{app.title} — API reference",
+            redoc_js_url=f"{base}{DOCS_ASSETS_URL}/redoc.standalone.js",
+            redoc_favicon_url=f"{base}{DOCS_ASSETS_URL}/favicon.png",
+            with_google_fonts=False,
+        )

@@ -30,6 +30,7 @@ from edgewise.timeutil import utcnow
 router = APIRouter(tags=["runs"])
 log = logging.getLogger("edgewise.api.runs")
 
+MAX_OFFSET = 2**31 - 1
 RUN_STATUSES = (
     "CREATED",
     "QUEUED",
@@ -82,8 +83,8 @@ def list_runs(
 ) -> JSONResponse:
     if not 1 <= limit <= 100:
         raise _bad_query("limit", "must be between 1 and 100")
-    if offset < 0:
-        raise _bad_query("offset", "must be ≥ 0")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise _bad_query("offset", f"must be between 0 and {MAX_OFFSET}")
     if sort not in ("created_at", "-created_at"):
         raise _bad_query("sort", "must be created_at or -created_at")
     for value in status or []:
@@ -179,7 +180,8 @@ def _page(
             )
             base = settings.public_base_url.rstrip("/") or str(request.base_url).rstrip("/")
             headers["X-Pagination-Next"] = f"{base}{request.url.path}?cursor={quote(token)}&limit={limit}"
-        return JSONResponse([render(r) for r in rows], headers=headers)
+        managed = run.identity_mode == "managed"
+        return JSONResponse([render(r, managed=managed) for r in rows], headers=headers)
 
 
 @router.get(
@@ -269,17 +271,23 @@ async def resume_run(
             raise ApiError("CONFLICT", f"run is {run.status}; a finished run cannot be resumed")
         if run.status not in ("STOPPED", "BLOCKED") and not run.stopped:
             raise ApiError("CONFLICT", f"run is {run.status}; only STOPPED or BLOCKED runs resume")
-        valid = session.exec(
-            select(func.count())
-            .select_from(Integration)
-            .where(
-                col(Integration.identity_uid).in_(run.identity_ids)
-                if run.identity_ids
-                else Integration.workspace_uid == run.workspace_uid,
-                Integration.status == "VALID",
-                col(Integration.deleted_at).is_(None),
-            )
-        ).one()
+        if run.identity_mode == "managed":
+            from edgewise.catalog import CATALOG
+            from edgewise.managed import pool_integrations
+
+            valid = len(pool_integrations(session, CATALOG[run.action_name].required_level))
+        else:
+            valid = session.exec(
+                select(func.count())
+                .select_from(Integration)
+                .where(
+                    col(Integration.identity_uid).in_(run.identity_ids)
+                    if run.identity_ids
+                    else Integration.workspace_uid == run.workspace_uid,
+                    Integration.status == "VALID",
+                    col(Integration.deleted_at).is_(None),
+                )
+            ).one()
         if not valid:
             raise ApiError("INTEGRATION_INVALID", "no identity of this run has a VALID LinkedIn integration")
         run.stopped = False

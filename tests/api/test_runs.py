@@ -628,3 +628,173 @@ async def test_runs_are_invisible_to_other_workspaces(
         )
         if cursor_url:
             assert_error(await nosy.get(cursor_url.replace(api_url, "")), 404, "NOT_FOUND")
+
+
+async def test_hostile_bodies_get_a_400_and_store_nothing(client: httpx.AsyncClient) -> None:
+    identity = await create_identity(client, "Hostile Input Target")
+    ids = [identity["uid"]]
+    live = "/v1/actions/linkedin-extract-people/run/live"
+    run_async = "/v1/actions/linkedin-extract-people/run/async"
+    # Python's json accepts NaN and Infinity; the contract's JSON does not.
+    item = json.dumps({"linkedin_profile_url": PROFILE})[:-1]  # an open input object, completed below
+    id_list = json.dumps(ids)
+    nan_body = f'{{"input": {item}, "custom_data": {{"a": NaN}}}}, "identity_ids": {id_list}}}'.encode()
+    inf_body = (
+        f'{{"inputs": [{item}, "custom_data": {{"a": -Infinity}}}}], "identity_ids": {id_list}}}'.encode()
+    )
+    assert_error(
+        await client.post(live, content=nan_body, headers={"content-type": "application/json"}),
+        400,
+        "BAD_INPUT",
+        "body",
+    )
+
+    assert_error(
+        await client.post(run_async, content=inf_body, headers={"content-type": "application/json"}),
+        400,
+        "BAD_INPUT",
+        "body",
+    )
+    for url in (
+        "https://www.linkedin.com/in/foo\u0000bar",
+        "https://www.linkedin.com/in/foo%00bar",
+        "https://www.linkedin.com/in/%ZZ%ZZ%ZZ",
+        "https://www.linkedin.com/in/<script>",
+        "https://www.linkedin.com:8443/in/someone",
+    ):
+        assert_error(
+            await client.post(live, json={"input": {"linkedin_profile_url": url}, "identity_ids": ids}),
+            400,
+            "BAD_INPUT",
+        )
+    assert_error(
+        await client.post(
+            run_async,
+            json={"inputs": [{"linkedin_profile_url": PROFILE}], "identity_ids": ids, "label": "a\u0000b"},
+        ),
+        400,
+        "BAD_INPUT",
+        "label",
+    )
+    assert_error(
+        await client.post(
+            "/v1/actions/linkedin-message-profile/run/async",
+            json={
+                "inputs": [{"linkedin_profile_url": PROFILE}],
+                "identity_ids": ids,
+                "parameters": {"message": "hi\u0000"},
+            },
+        ),
+        400,
+        "BAD_INPUT",
+        "parameters",
+    )
+    assert_error(
+        await client.post(
+            run_async, json={"inputs": [{"linkedin_profile_url": PROFILE}], "identity_ids": ["not-a-uuid"]}
+        ),
+        400,
+        "BAD_INPUT",
+        "identity_ids",
+    )
+    assert_error(
+        await client.post(
+            "/v1/actions/linkedin-search-people/run/async",
+            json={
+                "inputs": [
+                    {
+                        "linkedin_people_search_url": "https://www.linkedin.com/search/results/people/?keywords=a"
+                    }
+                ],
+                "identity_ids": ids,
+                "parameters": {"max_results": "10"},
+            },
+        ),
+        400,
+        "BAD_PARAMETERS",
+        "parameters.max_results",
+    )
+    for headers in (
+        {"X-A": "v\r\nX-Inject: 1"},
+        {"bad header": "v"},
+        {"Webhook-Signature": "v1,forged"},
+        {f"X-H{i}": "v" for i in range(21)},
+        {"X-Big": "v" * 5000},
+    ):
+        response = await client.post(
+            run_async,
+            json={
+                "inputs": [{"linkedin_profile_url": PROFILE}],
+                "identity_ids": ids,
+                "callback": {"url": "http://127.0.0.1:9/hook", "headers": headers},
+            },
+        )
+        assert_error(response, 400, "BAD_INPUT", "callback.headers")
+    many_bad = [{"linkedin_profile_url": f"https://example.com/in/x{i}"} for i in range(300)]
+    body = assert_error(
+        await client.post(run_async, json={"inputs": many_bad, "identity_ids": ids}), 400, "BAD_INPUT"
+    )
+    assert len(body["params"]["validation_errors"]) == 100 and "(and 299 more)" in body["message"]
+    assert_error(await client.get("/v1/runs", params={"offset": 2**63}), 400, "BAD_INPUT", "offset")
+    await _assert_no_runs(client)
+
+
+async def test_a_live_cursor_pins_the_identity_selection(
+    client: httpx.AsyncClient, sandbox: httpx.AsyncClient, account_pool: AccountPool
+) -> None:
+    identity, _ = await connected_identity(client, sandbox, account_pool.take())
+    other, _ = await connected_identity(client, sandbox, account_pool.take(), name="Other Searcher")
+    body = {
+        "input": {
+            "linkedin_people_search_url": "https://www.linkedin.com/search/results/people/?keywords=engineer"
+        },
+        "identity_ids": [identity["uid"]],
+    }
+    first = await client.post("/v1/actions/linkedin-search-people/run/live", json=body)
+    next_url = first.headers["X-Pagination-Next"]
+    for selection in (
+        {"identity_ids": [other["uid"]]},
+        {"identity_ids": [identity["uid"], other["uid"]]},
+        {"identity_ids": None, "identity_mode": "auto"},
+    ):
+        assert_error(await client.post(next_url, json={**body, **selection}), 400, "BAD_INPUT", "cursor")
+    assert (await client.post(next_url, json=body)).status_code == 200
+
+
+async def test_a_live_run_shows_running_while_its_page_runs(
+    client: httpx.AsyncClient, sandbox: httpx.AsyncClient, account_pool: AccountPool
+) -> None:
+    account = account_pool.take()
+    identity, _ = await connected_identity(client, sandbox, account)
+    target = (await people(sandbox, limit=1, offset=2700))[0]
+    await sandbox.put(
+        "/_sandbox/faults",
+        json={"account_id": account["id"], "latency_ms": 1500, "error_rate": 0, "scope": "all"},
+    )
+    try:
+        call = asyncio.create_task(
+            client.post(
+                "/v1/actions/linkedin-extract-people/run/live",
+                json={
+                    "input": {"linkedin_profile_url": target["linkedin_profile_url"]},
+                    "identity_ids": [identity["uid"]],
+                },
+            )
+        )
+        running: dict[str, Any] | None = None
+        for _ in range(40):
+            await asyncio.sleep(0.1)
+            listed = (await client.get("/v1/runs", params={"execution_mode": "LIVE"})).json()
+            if listed and listed[0]["status"] == "RUNNING":
+                running = listed[0]
+                break
+        response = await call
+    finally:
+        await sandbox.put(
+            "/_sandbox/faults",
+            json={"account_id": account["id"], "latency_ms": 0, "error_rate": 0, "scope": "all"},
+        )
+    assert running is not None and running["started_at"] is not None
+    assert response.status_code == 200
+    done = (await client.get(f"/v1/runs/{response.headers['X-Run-Uid']}")).json()
+    assert done["started_at"] < done["finished_at"]

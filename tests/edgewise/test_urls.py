@@ -44,6 +44,13 @@ def test_a_profile_urn_is_accepted_as_is() -> None:
         "ftp://www.linkedin.com/in/someone",
         "https://evil-linkedin.com/in/someone",
         "urn:li:fsd_company:123",
+        "https://www.linkedin.com/in/foo\x00bar",
+        "https://www.linkedin.com/in/foo%00bar",
+        "https://www.linkedin.com/in/%ZZ%ZZ%ZZ",
+        "https://www.linkedin.com/in/<script>",
+        "https://www.linkedin.com:8443/in/someone",
+        "https://user:pw@www.linkedin.com/in/someone",
+        "https://www.linkedin.com/in/a b c",
     ],
 )
 def test_anything_else_is_not_a_profile_url(bad: str) -> None:
