@@ -203,42 +203,53 @@ def record_steps(
     total_cents = 0
     finished = 0
     with session_scope(engine) as session:
-        for step in steps:
-            row = session.exec(select(RunInput).where(RunInput.uid == step.input_uid)).one()
-            token = ledger_token(step.input_uid, step.page_state_before)
-            if session.exec(select(LedgerEntry.id).where(LedgerEntry.idempotency_token == token)).first():
+        # In bulk: one query for the rows, one for the steps already recorded, one insert per table.
+        tokens = [ledger_token(step.input_uid, step.page_state_before) for step in steps]
+        rows = {
+            r.uid: r
+            for r in session.exec(
+                select(RunInput).where(col(RunInput.uid).in_({step.input_uid for step in steps}))
+            ).all()
+        }
+        recorded = set(
+            session.exec(
+                select(LedgerEntry.idempotency_token).where(col(LedgerEntry.idempotency_token).in_(tokens))
+            )
+        )
+        output_rows: list[dict[str, Any]] = []
+        ledger_rows: list[dict[str, Any]] = []
+        for step, token in zip(steps, tokens, strict=True):
+            if token in recorded:
                 continue  # already recorded by an earlier attempt
-            if step.outputs:
-                session.execute(
-                    insert(RunOutput),
-                    [
-                        {
-                            "run_uid": run.uid,
-                            "run_input_uid": step.input_uid,
-                            "seq": row.output_count + i,
-                            "identity_uid": identity_uid,
-                            "data": output,
-                            "custom_data": row.custom_data,
-                            "extracted_at": now,
-                        }
-                        for i, output in enumerate(step.outputs)
-                    ],
-                )
+            recorded.add(token)
+            row = rows[step.input_uid]
+            output_rows.extend(
+                {
+                    "run_uid": run.uid,
+                    "run_input_uid": step.input_uid,
+                    "seq": row.output_count + i,
+                    "identity_uid": identity_uid,
+                    "data": output,
+                    "custom_data": row.custom_data,
+                    "extracted_at": now,
+                }
+                for i, output in enumerate(step.outputs)
+            )
             cents = round(credit_ratio * step.results * credit_multiplier * 100)
-            session.add(
-                LedgerEntry(
-                    idempotency_token=token,
-                    workspace_uid=run.workspace_uid,
-                    identity_uid=identity_uid,
-                    linkedin_profile_id=linkedin_profile_id,
-                    run_uid=run.uid,
-                    run_input_uid=step.input_uid,
-                    action_name=run.action_name,
-                    buckets={k: v for k, v in step.usage.items() if v},
-                    results=step.results,
-                    credits_cents=cents,
-                    at=now,
-                )
+            ledger_rows.append(
+                {
+                    "idempotency_token": token,
+                    "workspace_uid": run.workspace_uid,
+                    "identity_uid": identity_uid,
+                    "linkedin_profile_id": linkedin_profile_id,
+                    "run_uid": run.uid,
+                    "run_input_uid": step.input_uid,
+                    "action_name": run.action_name,
+                    "buckets": {k: v for k, v in step.usage.items() if v},
+                    "results": step.results,
+                    "credits_cents": cents,
+                    "at": now,
+                }
             )
             row.output_count += len(step.outputs)
             row.page_state = step.next_page_state
@@ -253,6 +264,10 @@ def record_steps(
             total_cents += cents
             if step.warnings:
                 _add_warnings(session, run.uid, step.warnings)
+        if output_rows:
+            session.execute(insert(RunOutput), output_rows)
+        if ledger_rows:
+            session.execute(insert(LedgerEntry), ledger_rows)
         session.execute(
             update(Run)
             .where(col(Run.uid) == run.uid)

@@ -59,7 +59,7 @@ _READ_FLUSH_EVERY = 25
 # plan_run attempts (≈ 1 minute with the workflow's retry policy) before a missing run counts as gone.
 _MISSING_RUN_ATTEMPTS = 12
 # How often (in inputs) a batch looks whether its run was stopped.
-_STOP_CHECK_EVERY = 5
+_STOP_CHECK_EVERY = 20
 # In-activity retries of a transient LinkedIn failure before the input fails with LK_ERROR.
 _TRANSIENT_RETRIES = 2
 

@@ -28,6 +28,7 @@ from db.engine import make_engine
 from db.migrate import upgrade
 from edgewise.config import Settings
 from edgewise.crypto import Keyring, load_keyring
+from edgewise.dev import DEV_SERVER_TUNING
 from edgewise.workspaces import CreatedWorkspace, create_workspace
 from tests.support.database import fresh_database
 from tests.support.servers import free_port, serve_in_thread
@@ -80,6 +81,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=pydantic_data_converter,
         search_attributes=search_attributes.ALL,
         dev_server_log_level="error",
+        dev_server_extra_args=list(DEV_SERVER_TUNING),
     )
     try:
         yield env
