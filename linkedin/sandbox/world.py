@@ -25,7 +25,7 @@ from linkedin.sandbox.model import (
     ReceivedInvitation,
 )
 
-PEOPLE_COUNT = 5200
+PEOPLE_COUNT = 10400  # ≥ 5,000 (API.md §9); 10,400 so a 10,000-input benchmark has distinct people
 COMPANY_COUNT = 500
 # (level, login, how many): exactly the accounts API.md §9 promises.
 ACCOUNT_PLAN: tuple[tuple[str, str, int], ...] = (
