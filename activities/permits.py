@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgewise.limits import effective_limit
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from db.models import Identity, Integration, Workspace
 from edgewise.catalog import ActionSpec, units_per_step
 from edgewise.config import Settings
+from edgewise.limits import effective_limit
 from workflows.contracts import Demand
 
 # Outreach (API.md §3 working_hours): visits, invitations, messages, InMails.

@@ -7,178 +7,16 @@ same data dir must lose nothing (the same key still works, on the same workspace
 
 from __future__ import annotations
 
-import os
-import re
-import signal
-import socket
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 
 from edgewise.dev import resolve_plan
-from tests.support.servers import free_port
+from tests.support.devrunner import Ports, assert_all_gone, kill_runner, start_runner, stop_runner
 
 pytestmark = pytest.mark.e2e
-
-ROOT = Path(__file__).resolve().parents[2]
-READY_TIMEOUT = 240.0
-STOP_TIMEOUT = 60.0
-# Variables of the developer's or CI's shell that would point the runner elsewhere than its own children.
-_SCRUBBED = (
-    "DATABASE_URL", "TEMPORAL_ADDRESS", "LINKEDIN_BASE_URL", "EDGEWISE_ENCRYPTION_KEY", "PUBLIC_BASE_URL",
-)
-
-
-@dataclass
-class Ports:
-    api: int
-    sandbox: int
-    temporal: int
-    temporal_ui: int
-
-    @classmethod
-    def free(cls) -> Ports:
-        chosen: set[int] = set()
-        while len(chosen) < 4:
-            chosen.add(free_port())
-        api, sandbox, temporal, ui = sorted(chosen)
-        return cls(api, sandbox, temporal, ui)
-
-    def all(self) -> list[int]:
-        return [self.api, self.sandbox, self.temporal, self.temporal_ui]
-
-
-@dataclass
-class RunningDev:
-    proc: subprocess.Popen[str]
-    lines: list[str] = field(default_factory=list)
-    ready: threading.Event = field(default_factory=threading.Event)
-
-    def output(self, last: int = 80) -> str:
-        return "\n".join(self.lines[-last:])
-
-    def child_pids(self) -> dict[str, int]:
-        pids: dict[str, int] = {}
-        for line in self.lines:
-            match = re.search(r"started (\w+) \(pid (\d+)\)", line)
-            if match:
-                pids[match.group(1)] = int(match.group(2))
-        return pids
-
-    def printed_key(self) -> str:
-        for line in self.lines:
-            match = re.search(r"API key\s+(\S+)", line)
-            if match:
-                return match.group(1)
-        raise AssertionError(f"no API key printed:\n{self.output()}")
-
-
-def _env(data_dir: Path, ports: Ports) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k.upper() not in _SCRUBBED}
-    env.update(
-        {
-            "EDGEWISE_DATA_DIR": str(data_dir),
-            "API_PORT": str(ports.api),
-            "SANDBOX_PORT": str(ports.sandbox),
-            "TEMPORAL_PORT": str(ports.temporal),
-            "TEMPORAL_UI_PORT": str(ports.temporal_ui),
-            "NO_COLOR": "1",
-        }
-    )
-    return env
-
-
-def _start(data_dir: Path, ports: Ports) -> RunningDev:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "edgewise.dev"],
-        cwd=ROOT,
-        env=_env(data_dir, ports),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # our SIGINT goes to the runner only, as a terminal's Ctrl-C would with make
-    )
-    running = RunningDev(proc)
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            running.lines.append(line.rstrip("\n"))
-            if "edgewise dev is ready" in line:
-                running.ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    deadline = time.monotonic() + READY_TIMEOUT
-    while not running.ready.wait(0.5):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            _kill(running)
-            code = proc.poll()
-            raise AssertionError(f"`edgewise dev` did not get ready (exit code {code}):\n{running.output()}")
-    # Let the banner finish printing.
-    time.sleep(0.5)
-    return running
-
-
-def _kill(running: RunningDev) -> None:
-    """Last resort for a failed test: kill the runner's children and the runner."""
-    for pid in running.child_pids().values():
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    if running.proc.poll() is None:
-        running.proc.kill()
-        running.proc.wait(timeout=10)
-
-
-def _stop(running: RunningDev) -> int:
-    running.proc.send_signal(signal.SIGINT)
-    try:
-        return running.proc.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        _kill(running)
-        output = running.output()
-        raise AssertionError(f"`edgewise dev` did not stop within {STOP_TIMEOUT}s:\n{output}") from None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _assert_all_stopped(running: RunningDev, ports: Ports) -> None:
-    pids = running.child_pids()
-    assert set(pids) == {"temporal", "sandbox", "worker", "api"}, running.output()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(_pid_alive(pid) for pid in pids.values()):
-        time.sleep(0.1)
-    alive = [name for name, pid in pids.items() if _pid_alive(pid)]
-    assert not alive, f"still running after the runner exited: {alive}\n{running.output()}"
-    busy = [port for port in ports.all() if not _port_free(port)]
-    assert not busy, f"ports still taken: {busy}"
 
 
 @pytest.fixture
@@ -193,7 +31,7 @@ def test_make_dev_starts_prints_a_working_key_stops_cleanly_and_keeps_its_state(
     data_dir, ports = dev_dirs
     api = f"http://127.0.0.1:{ports.api}"
 
-    first = _start(data_dir, ports)
+    first = start_runner(data_dir, ports)
     try:
         key = first.printed_key()
         workspace = httpx.get(f"{api}/v1/workspace", headers={"X-API-Key": key}, timeout=30)
@@ -217,13 +55,13 @@ def test_make_dev_starts_prints_a_working_key_stops_cleanly_and_keeps_its_state(
         assert f"Temporal UI  http://127.0.0.1:{ports.temporal_ui}" in banner
         assert "/v1/actions/linkedin-search-people/run/live" in banner
     except BaseException:
-        _kill(first)
+        kill_runner(first)
         raise
-    assert _stop(first) == 0, first.output()
-    _assert_all_stopped(first, ports)
+    assert stop_runner(first) == 0, first.output()
+    assert_all_gone(first, ports)
     assert "all stopped" in first.output()
 
-    second = _start(data_dir, ports)
+    second = start_runner(data_dir, ports)
     try:
         assert "reusing the key" in second.output(200)
         assert second.printed_key() == key
@@ -233,10 +71,10 @@ def test_make_dev_starts_prints_a_working_key_stops_cleanly_and_keeps_its_state(
         kept = httpx.get(f"{api}/v1/identities/{identity.json()['uid']}", headers=auth, timeout=30)
         assert kept.status_code == 200, kept.text
     except BaseException:
-        _kill(second)
+        kill_runner(second)
         raise
-    assert _stop(second) == 0, second.output()
-    _assert_all_stopped(second, ports)
+    assert stop_runner(second) == 0, second.output()
+    assert_all_gone(second, ports)
 
 
 def test_plan_defaults_to_own_children_sqlite_and_private_targets(tmp_path: Path) -> None:
@@ -268,6 +106,10 @@ def test_plan_respects_external_services_and_explicit_settings(tmp_path: Path) -
     assert plan.env["EDGEWISE_SAFETY_PROFILE"] == "test"
     # LINKEDIN_BASE_URL naming the runner's own sandbox port still starts the sandbox.
     own = resolve_plan(
-        {"EDGEWISE_DATA_DIR": str(tmp_path), "SANDBOX_PORT": "8100", "LINKEDIN_BASE_URL": "http://127.0.0.1:8100/"}
+        {
+            "EDGEWISE_DATA_DIR": str(tmp_path),
+            "SANDBOX_PORT": "8100",
+            "LINKEDIN_BASE_URL": "http://127.0.0.1:8100/",
+        }
     )
     assert own.start_sandbox

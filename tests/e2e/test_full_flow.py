@@ -22,14 +22,12 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -38,7 +36,13 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from tests.support.servers import free_port
+from tests.support.devrunner import (
+    Ports,
+    Runner,
+    assert_all_gone,
+    kill_runner,
+    start_runner,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -49,8 +53,14 @@ HTTP_TIMEOUT = 30.0
 TERMINAL = {"SUCCEEDED", "PARTIAL_SUCCEEDED", "FAILED"}
 # Variables of the developer's or CI's shell that would point the runner elsewhere than its own children.
 _SCRUBBED = (
-    "DATABASE_URL", "TEMPORAL_ADDRESS", "LINKEDIN_BASE_URL", "EDGEWISE_ENCRYPTION_KEY", "PUBLIC_BASE_URL",
-    "EDGEWISE_SAFETY_PROFILE", "ALLOW_PRIVATE_TARGETS", "EDGEWISE_DATA_DIR",
+    "DATABASE_URL",
+    "TEMPORAL_ADDRESS",
+    "LINKEDIN_BASE_URL",
+    "EDGEWISE_ENCRYPTION_KEY",
+    "PUBLIC_BASE_URL",
+    "EDGEWISE_SAFETY_PROFILE",
+    "ALLOW_PRIVATE_TARGETS",
+    "EDGEWISE_DATA_DIR",
 )
 SEARCH_URL = "https://www.linkedin.com/search/results/people/?keywords=engineer"
 EXTRACT_COUNT = 200
@@ -64,146 +74,8 @@ RESUME_TIMEOUT = 200.0
 # --------------------------------------------------------------------------------------------- the runner
 
 
-@dataclass
-class Ports:
-    api: int
-    sandbox: int
-    temporal: int
-    temporal_ui: int
-
-    @classmethod
-    def free(cls) -> Ports:
-        chosen: set[int] = set()
-        while len(chosen) < 4:
-            chosen.add(free_port())
-        api, sandbox, temporal, ui = sorted(chosen)
-        return cls(api, sandbox, temporal, ui)
-
-    def all(self) -> list[int]:
-        return [self.api, self.sandbox, self.temporal, self.temporal_ui]
-
-
-@dataclass
-class Runner:
-    proc: subprocess.Popen[str]
-    lines: list[str] = field(default_factory=list)
-    ready: threading.Event = field(default_factory=threading.Event)
-
-    def output(self, last: int = 80) -> str:
-        return "\n".join(self.lines[-last:])
-
-    def child_pids(self) -> dict[str, int]:
-        """Each child's pid, as the runner printed it (`started worker (pid 123)`); the latest wins."""
-        pids: dict[str, int] = {}
-        for line in list(self.lines):
-            match = re.search(r"started (\w+) \(pid (\d+)\)", line)
-            if match:
-                pids[match.group(1)] = int(match.group(2))
-        return pids
-
-    def printed_key(self) -> str:
-        for line in list(self.lines):
-            match = re.search(r"API key\s+(\S+)", line)
-            if match:
-                return match.group(1)
-        raise AssertionError(f"the runner printed no API key:\n{self.output()}")
-
-
-def _env(data_dir: Path, ports: Ports) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k.upper() not in _SCRUBBED}
-    env.update(
-        {
-            "EDGEWISE_DATA_DIR": str(data_dir),
-            "API_PORT": str(ports.api),
-            "SANDBOX_PORT": str(ports.sandbox),
-            "TEMPORAL_PORT": str(ports.temporal),
-            "TEMPORAL_UI_PORT": str(ports.temporal_ui),
-            "ALLOW_PRIVATE_TARGETS": "true",
-            "EDGEWISE_SAFETY_PROFILE": "test",
-            "NO_COLOR": "1",
-        }
-    )
-    return env
-
-
 def _start_runner(data_dir: Path, ports: Ports) -> Runner:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "edgewise.dev"],
-        cwd=ROOT,
-        env=_env(data_dir, ports),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # our SIGINT reaches the runner only, as a terminal's Ctrl-C would with make
-    )
-    runner = Runner(proc)
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            runner.lines.append(line.rstrip("\n"))
-            if "edgewise dev is ready" in line:
-                runner.ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    deadline = time.monotonic() + READY_TIMEOUT
-    while not runner.ready.wait(0.25):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            code = proc.poll()
-            _kill_runner(runner)
-            raise AssertionError(
-                f"`edgewise dev` did not get ready within {READY_TIMEOUT:.0f}s (exit code {code}):\n"
-                f"{runner.output()}"
-            )
-    time.sleep(0.5)  # let the banner finish printing
-    return runner
-
-
-def _kill_runner(runner: Runner) -> None:
-    """Last resort for a failed test: kill the runner's children (each in its own group) and the runner."""
-    for pid in runner.child_pids().values():
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    if runner.proc.poll() is None:
-        runner.proc.kill()
-        runner.proc.wait(timeout=10)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _assert_all_gone(runner: Runner, ports: Ports, timeout: float = 15.0) -> None:
-    pids = runner.child_pids()
-    assert set(pids) == {"temporal", "sandbox", "worker", "api"}, runner.output()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and (
-        any(_pid_alive(pid) for pid in pids.values()) or not all(_port_free(p) for p in ports.all())
-    ):
-        time.sleep(0.1)
-    alive = [name for name, pid in pids.items() if _pid_alive(pid)]
-    assert not alive, f"still running after the runner exited: {alive}\n{runner.output()}"
-    busy = [port for port in ports.all() if not _port_free(port)]
-    assert not busy, f"ports still taken after the runner exited: {busy}\n{runner.output()}"
+    return start_runner(data_dir, ports, {"ALLOW_PRIVATE_TARGETS": "true", "EDGEWISE_SAFETY_PROFILE": "test"})
 
 
 # ------------------------------------------------------------------------------------- the callback receiver
@@ -356,8 +228,10 @@ def test_full_flow_identity_connect_search_extract_with_callback_and_messages_su
         cookies = _expect(sandbox.post(f"/_sandbox/accounts/{account_id}/sessions"), 200, "sandbox login")
         assert cookies.get("li_at") and str(cookies.get("JSESSIONID", "")).startswith("ajax:"), cookies
         integration = _expect(
-            api.post(f"/v1/identities/{identity_uid}/integrations/linkedin",
-                     json={"auth_data": {"cookies": cookies}}),
+            api.post(
+                f"/v1/identities/{identity_uid}/integrations/linkedin",
+                json={"auth_data": {"cookies": cookies}},
+            ),
             201,
             "connect the identity's LinkedIn with sandbox cookies",
         )
@@ -472,8 +346,11 @@ def test_full_flow_identity_connect_search_extract_with_callback_and_messages_su
             assert row["run_input_uid"] and row["identity_uid"] == identity_uid, row
 
         def deliveries_succeeded() -> list[dict[str, Any]] | None:
-            listed = _expect(api.get("/v1/deliveries", params={"run_uid": extract_uid, "limit": 100}), 200,
-                             "deliveries of the extraction run")
+            listed = _expect(
+                api.get("/v1/deliveries", params={"run_uid": extract_uid, "limit": 100}),
+                200,
+                "deliveries of the extraction run",
+            )
             return listed if listed and all(d["status"] == "SUCCEEDED" for d in listed) else None
 
         recorded = _wait_for("the extraction's callback deliveries to be SUCCEEDED", 30, deliveries_succeeded)
@@ -546,7 +423,7 @@ def test_full_flow_identity_connect_search_extract_with_callback_and_messages_su
             raise AssertionError(f"the runner ignored its worker's death:\n{runner.output()}") from None
         assert code == 1, f"runner exit code after its worker died: {code}\n{runner.output()}"
         assert re.search(r"worker exited unexpectedly", runner.output(200)), runner.output()
-        _assert_all_gone(runner, ports)
+        assert_all_gone(runner, ports)
         api.close()
         sandbox.close()
 
@@ -582,7 +459,7 @@ def test_full_flow_identity_connect_search_extract_with_callback_and_messages_su
         sandbox.close()
     except BaseException:
         print(f"\n----- runner output (last 150 lines) -----\n{runner.output(150)}")
-        _kill_runner(runner)
+        kill_runner(runner)
         raise
 
     # 5. Ctrl-C: everything stops, exit 0 ---------------------------------------------------------------
@@ -591,11 +468,12 @@ def test_full_flow_identity_connect_search_extract_with_callback_and_messages_su
     try:
         code = runner.proc.wait(timeout=STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
-        _kill_runner(runner)
-        raise AssertionError(f"`edgewise dev` did not stop within {STOP_TIMEOUT:.0f}s of SIGINT:\n"
-                             f"{runner.output()}") from None
+        kill_runner(runner)
+        raise AssertionError(
+            f"`edgewise dev` did not stop within {STOP_TIMEOUT:.0f}s of SIGINT:\n{runner.output()}"
+        ) from None
     assert code == 0, f"`edgewise dev` exit code after SIGINT: {code}\n{runner.output()}"
-    _assert_all_gone(runner, ports)
+    assert_all_gone(runner, ports)
     assert "all stopped" in runner.output(), runner.output()
     timings["5 stop"] = time.monotonic() - t0
     timings["total"] = time.monotonic() - started
