@@ -185,3 +185,40 @@ async def test_with_several_identities_a_live_call_goes_to_the_most_remaining_bu
     )
     assert both.status_code == 200, both.text
     assert both.json()[0]["identity_uid"] == second["uid"]
+
+
+async def test_async_runs_racing_on_one_account_never_exceed_its_budget(
+    client: httpx.AsyncClient, sandbox: httpx.AsyncClient, account_pool: AccountPool
+) -> None:
+    account = account_pool.take()
+    identity, _ = await connected_identity(client, sandbox, account)
+    await client.put(
+        f"/v1/identities/{identity['uid']}/limits", json={"limits": {"LK_CONNECTION_REQUESTS": 5}}
+    )
+    targets = await strangers(sandbox, account["id"], 24, offset=700)
+
+    async def start(chunk: list[dict[str, Any]]) -> str:
+        response = await client.post(
+            "/v1/actions/linkedin-connect-profile/run/async",
+            json={
+                "inputs": [{"linkedin_profile_url": p["linkedin_profile_url"]} for p in chunk],
+                "identity_ids": [identity["uid"]],
+            },
+        )
+        assert response.status_code == 202, response.text
+        return str(response.json()["uid"])
+
+    runs = await asyncio.gather(*(start(targets[i : i + 8]) for i in range(0, 24, 8)))
+    statuses: list[str] = []
+    for _ in range(200):
+        statuses = [(await client.get(f"/v1/runs/{uid}")).json()["status"] for uid in runs]
+        if all(status == "SCHEDULED" for status in statuses):
+            break
+        await asyncio.sleep(0.2)
+    assert statuses == ["SCHEDULED"] * 3, statuses
+    outbox = (await sandbox.get(f"/_sandbox/accounts/{account['id']}/outbox")).json()
+    assert len(outbox["invitations"]) == 5
+    done = sum([(await client.get(f"/v1/runs/{uid}")).json()["inputs_done"] for uid in runs])
+    assert done == 5
+    for uid in runs:
+        assert (await client.post(f"/v1/runs/{uid}/stop")).status_code == 200
