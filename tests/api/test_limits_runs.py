@@ -222,3 +222,32 @@ async def test_async_runs_racing_on_one_account_never_exceed_its_budget(
     assert done == 5
     for uid in runs:
         assert (await client.post(f"/v1/runs/{uid}/stop")).status_code == 200
+
+
+async def test_linkedins_own_note_limit_blocks_noted_invitations_but_not_plain_ones(
+    client: httpx.AsyncClient, sandbox: httpx.AsyncClient, account_pool: AccountPool
+) -> None:
+    """Classic accounts: LinkedIn refuses the 4th noted invitation in 30 days, before the platform's own
+    default of 5 — from then on noted invitations are refused locally while plain ones still go."""
+    account = account_pool.take()
+    identity, _ = await connected_identity(client, sandbox, account)
+    people = await strangers(sandbox, account["id"], 6, offset=800)
+    url = "/v1/actions/linkedin-connect-profile/run/live"
+
+    def body(person: dict[str, Any], note: str | None) -> dict[str, Any]:
+        return {
+            "input": {"linkedin_profile_url": person["linkedin_profile_url"]},
+            "identity_ids": [identity["uid"]],
+            "parameters": {"message": note} if note else {},
+        }
+
+    for person in people[:3]:
+        sent = await client.post(url, json=body(person, "Hi, let's connect"))
+        assert sent.status_code == 200 and sent.json()[0]["invitation_sent"] is True, sent.text
+    assert_error(await client.post(url, json=body(people[3], "Hi again")), 424, "CUSTOM_INVITE_LIMIT_REACHED")
+    refused = assert_error(await client.post(url, json=body(people[4], "One more")), 429, "LIMIT_REACHED")
+    assert refused["params"]["limit"] == "LK_CONNECTION_NOTES"
+    plain = await client.post(url, json=body(people[5], None))
+    assert plain.status_code == 200 and plain.json()[0]["invitation_sent"] is True, plain.text
+    outbox = (await sandbox.get(f"/_sandbox/accounts/{account['id']}/outbox")).json()
+    assert [bool(i["note"]) for i in outbox["invitations"]] == [True, True, True, False]
