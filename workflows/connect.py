@@ -19,6 +19,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts import ConnectAnnouncement, ConnectInput, ConnectOutcome, DiscardStashInput
+    from workflows.errors import is_cancellation
 
 _NAMESPACE = uuid.UUID("6f1d7f43-8a55-4c0e-9f4e-2b8a3f7c1e20")
 
@@ -60,6 +61,8 @@ class ConnectWorkflow:
         except ActivityError as exc:
             # LinkedIn did not answer (or throttled us): nothing attached; erase the cookies, report why.
             await self._discard(input.stash_uid)
+            if is_cancellation(exc):
+                raise  # cancelled by an operator: the cookies are erased all the same
             cause = exc.cause
             raise ApplicationError(
                 "LinkedIn did not answer the session check",

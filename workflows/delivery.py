@@ -17,13 +17,16 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts import DeliveryInput, DeliveryStep
+    from workflows.errors import is_cancellation
 
 # The HTTP answer timeout is 10 s by default; this bounds one attempt including database work.
 ATTEMPT_TIMEOUT = timedelta(seconds=60)
 # Temporal retries an attempt only when the activity itself failed (database unavailable, worker lost);
 # a refused or unanswered POST is a normal result and follows the delivery's own retry plan instead.
 ATTEMPT_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=10),
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
     maximum_attempts=3,
 )
 
@@ -60,6 +63,8 @@ class DeliveryWorkflow:
                 retry_policy=ATTEMPT_RETRY,
             )
         except ActivityError as exc:
+            if is_cancellation(exc):
+                raise  # a superseded round (or an operator's cancel) ends here
             # The activity could not run (not a refused POST): count it as a failed attempt and go on.
             workflow.logger.warning("delivery attempt failed to run: %s", exc.cause or exc)
             return DeliveryStep(error=f"attempt could not run: {exc.cause or exc}")

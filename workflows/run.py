@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         RunWorkflowInput,
         SettleResult,
     )
+    from workflows.errors import is_cancellation
 
 _BATCH_LEASE_SECONDS = 20 * 60
 # A batch heartbeats every 5 s (activities/runs.py): a dead worker's batch is retried within this.
@@ -183,7 +184,9 @@ class ActionRunWorkflow:
                             maximum_attempts=8,
                         ),
                     )
-                except ActivityError:
+                except ActivityError as exc:
+                    if is_cancellation(exc):
+                        raise
                     # Its inputs stay claimed; the next plan_run hands them back. Let the others go on.
                     workflow.logger.warning("batch failed after retries; lane %s pauses", lane_index)
                     await self._release(lane.linkedin_profile_id, grant.lease_id, None)
@@ -257,7 +260,9 @@ class ActionRunWorkflow:
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=RetryPolicy(maximum_attempts=5),
             )
-        except ActivityError:
+        except ActivityError as exc:
+            if is_cancellation(exc):
+                raise
             workflow.logger.warning("lease release failed; it expires on its own")
 
     async def _live(self, inp: RunWorkflowInput) -> LiveRunResult:

@@ -55,23 +55,47 @@ def receiver() -> Iterator[Receiver]:
         yield running
 
 
-def new_delivery(engine: Engine, keyring: Keyring, workspace_uid: str, url: str,
-                 headers: dict[str, str] | None = None, kind: str = "event") -> tuple[str, str, bytes]:
+def new_delivery(
+    engine: Engine,
+    keyring: Keyring,
+    workspace_uid: str,
+    url: str,
+    headers: dict[str, str] | None = None,
+    kind: str = "event",
+) -> tuple[str, str, bytes]:
     body = encode_body(PAYLOAD)
     webhook_id = f"evt_{workspace_uid[:8]}_{utcnow().timestamp()}"
     with session_scope(engine) as session:
-        delivery = create_delivery(session, keyring, workspace_uid=workspace_uid, kind=kind,
-                                   webhook_id=webhook_id, url=url, body=body, headers=headers, run_uid=None)
+        delivery = create_delivery(
+            session,
+            keyring,
+            workspace_uid=workspace_uid,
+            kind=kind,
+            webhook_id=webhook_id,
+            url=url,
+            body=body,
+            headers=headers,
+            run_uid=None,
+        )
     return delivery.uid, webhook_id, body
 
 
 async def test_retries_until_2xx_with_same_id_and_body_and_valid_signatures(
-    engine: Engine, keyring: Keyring, settings: Settings, temporal_client: Client, receiver: Receiver,
+    engine: Engine,
+    keyring: Keyring,
+    settings: Settings,
+    temporal_client: Client,
+    receiver: Receiver,
     new_workspace: CreatedWorkspace,
 ) -> None:
     url, path = receiver.url_for(Plan(statuses=[500, 503, 404]))
-    uid, webhook_id, body = new_delivery(engine, keyring, new_workspace.workspace_uid, url,
-                                         headers={"Authorization": "Bearer caller-token", "X-Trace": "t1"})
+    uid, webhook_id, body = new_delivery(
+        engine,
+        keyring,
+        new_workspace.workspace_uid,
+        url,
+        headers={"Authorization": "Bearer caller-token", "X-Trace": "t1"},
+    )
     assert get_delivery(engine, uid).status == "PENDING"
 
     await start_delivery(temporal_client, fast_settings(settings), uid)
@@ -100,7 +124,11 @@ async def test_retries_until_2xx_with_same_id_and_body_and_valid_signatures(
 
 
 async def test_failed_after_the_window_and_replay_sends_same_id_and_body(
-    engine: Engine, keyring: Keyring, settings: Settings, temporal_client: Client, receiver: Receiver,
+    engine: Engine,
+    keyring: Keyring,
+    settings: Settings,
+    temporal_client: Client,
+    receiver: Receiver,
     new_workspace: CreatedWorkspace,
 ) -> None:
     plan = Plan(then=500)
@@ -111,6 +139,7 @@ async def test_failed_after_the_window_and_replay_sends_same_id_and_body(
 
     # Between attempts the delivery is RUNNING with the time of its next attempt.
     await receiver.wait_for(path, 1)
+
     def retrying() -> Delivery | None:
         row = get_delivery(engine, uid)
         # An attempt records its outcome when it ends; until then only its plan is visible.
@@ -148,7 +177,11 @@ async def test_failed_after_the_window_and_replay_sends_same_id_and_body(
 
 
 async def test_replay_supersedes_a_round_still_retrying(
-    engine: Engine, keyring: Keyring, settings: Settings, temporal_client: Client, receiver: Receiver,
+    engine: Engine,
+    keyring: Keyring,
+    settings: Settings,
+    temporal_client: Client,
+    receiver: Receiver,
     new_workspace: CreatedWorkspace,
 ) -> None:
     plan = Plan(then=500)
@@ -180,7 +213,11 @@ async def test_replay_supersedes_a_round_still_retrying(
 
 
 async def test_both_signatures_for_24h_after_rotation(
-    engine: Engine, keyring: Keyring, settings: Settings, temporal_client: Client, receiver: Receiver,
+    engine: Engine,
+    keyring: Keyring,
+    settings: Settings,
+    temporal_client: Client,
+    receiver: Receiver,
     new_workspace: CreatedWorkspace,
 ) -> None:
     ws = new_workspace.workspace_uid
@@ -214,7 +251,11 @@ async def test_both_signatures_for_24h_after_rotation(
 
 
 async def test_starting_twice_sends_once(
-    engine: Engine, keyring: Keyring, settings: Settings, temporal_client: Client, receiver: Receiver,
+    engine: Engine,
+    keyring: Keyring,
+    settings: Settings,
+    temporal_client: Client,
+    receiver: Receiver,
     new_workspace: CreatedWorkspace,
 ) -> None:
     url, path = receiver.url_for()
@@ -232,7 +273,11 @@ def _replayer() -> Replayer:
 
 
 async def test_history_of_a_retried_delivery_replays(
-    engine: Engine, keyring: Keyring, settings: Settings, temporal_client: Client, receiver: Receiver,
+    engine: Engine,
+    keyring: Keyring,
+    settings: Settings,
+    temporal_client: Client,
+    receiver: Receiver,
     new_workspace: CreatedWorkspace,
 ) -> None:
     url, _ = receiver.url_for(Plan(statuses=[500, 502]))
@@ -245,8 +290,13 @@ async def test_history_of_a_retried_delivery_replays(
     # Only the uid and the retry plan crossed into history: no body, no headers, no secret.
     started = history.events[0].workflow_execution_started_event_attributes
     workflow_input = json.loads(started.input.payloads[0].data)
-    assert set(workflow_input) == {"delivery_uid", "replay", "retry_schedule_seconds", "max_age_seconds",
-                                   "next_attempt_at"}
+    assert set(workflow_input) == {
+        "delivery_uid",
+        "replay",
+        "retry_schedule_seconds",
+        "max_age_seconds",
+        "next_attempt_at",
+    }
     text = history.to_json()
     if os.environ.get("EDGEWISE_WRITE_HISTORIES"):
         HISTORIES.mkdir(exist_ok=True)
@@ -258,3 +308,29 @@ async def test_committed_histories_replay() -> None:
     assert files, "no committed delivery histories"
     for file in files:
         await _replayer().replay_workflow(WorkflowHistory.from_json(file.stem, file.read_text()))
+
+
+async def test_cancelling_a_round_while_its_attempt_is_in_flight_ends_it(
+    engine: Engine,
+    keyring: Keyring,
+    settings: Settings,
+    temporal_client: Client,
+    receiver: Receiver,
+    new_workspace: CreatedWorkspace,
+) -> None:
+    """A cancel that lands while the POST is under way must end the workflow (CANCELED), not be taken for a
+    failed attempt and retried (the fault behind a flaky supersede test)."""
+    url, path = receiver.url_for(Plan(delay=3.0))
+    uid, _, _ = new_delivery(engine, keyring, new_workspace.workspace_uid, url)
+    await start_delivery(temporal_client, fast_settings(settings), uid)
+    await receiver.wait_for(path, 1)  # the attempt is in flight (the receiver answers after 3 s)
+    handle = temporal_client.get_workflow_handle(delivery_workflow_id(uid))
+    await handle.cancel()
+    for _ in range(100):
+        described = await handle.describe()
+        if described.status is not None and described.status.name != "RUNNING":
+            break
+        await asyncio.sleep(0.1)
+    assert described.status is not None and described.status.name == "CANCELED"
+    await asyncio.sleep(1.5)
+    assert len(receiver.received(path)) == 1  # no retry after the cancel
