@@ -12,7 +12,7 @@ import pytest
 
 from tests.api.helpers import assert_error
 from tests.conftest import AccountPool
-from tests.support.flows import connected_identity, create_identity
+from tests.support.flows import connected_identity, create_identity, sandbox_latency
 from tests.support.webhook_receiver import Receiver, running_receiver
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -232,11 +232,7 @@ async def test_stop_and_resume_an_async_run(
 ) -> None:
     account = account_pool.take()
     identity, _ = await connected_identity(client, sandbox, account)
-    await sandbox.put(
-        "/_sandbox/faults",
-        json={"account_id": account["id"], "latency_ms": 40, "error_rate": 0, "scope": "all"},
-    )
-    try:
+    async with sandbox_latency(sandbox, account["id"], 40, "all"):
         targets = await people(sandbox, limit=150, offset=900)
         response = await client.post(
             "/v1/actions/linkedin-extract-people/run/async",
@@ -261,11 +257,6 @@ async def test_stop_and_resume_an_async_run(
         assert done["output_count"] == 150
         assert_error(await client.post(f"/v1/runs/{run_uid}/stop"), 409, "CONFLICT")
         assert_error(await client.post(f"/v1/runs/{run_uid}/resume"), 409, "CONFLICT")
-    finally:
-        await sandbox.put(
-            "/_sandbox/faults",
-            json={"account_id": account["id"], "latency_ms": 0, "error_rate": 0, "scope": "all"},
-        )
 
 
 async def test_search_stops_at_linkedins_cap_with_a_warning(
@@ -535,11 +526,7 @@ async def test_deleting_an_identity_stops_its_runs_and_reports_deleted(
     url, path = receiver.url_for()
     assert (await client.put("/v1/workspace/webhook", json={"url": url})).status_code == 200
     identity, integration = await connected_identity(client, sandbox, account)
-    await sandbox.put(
-        "/_sandbox/faults",
-        json={"account_id": account["id"], "latency_ms": 40, "error_rate": 0, "scope": "all"},
-    )
-    try:
+    async with sandbox_latency(sandbox, account["id"], 40, "all"):
         targets = await people(sandbox, limit=120, offset=1500)
         response = await client.post(
             "/v1/actions/linkedin-extract-people/run/async",
@@ -553,11 +540,6 @@ async def test_deleting_an_identity_stops_its_runs_and_reports_deleted(
         assert (await client.delete(f"/v1/identities/{identity['uid']}")).status_code == 204
         stopped = await wait_run(client, run_uid, {"STOPPED"})
         assert stopped["output_count"] < 120
-    finally:
-        await sandbox.put(
-            "/_sandbox/faults",
-            json={"account_id": account["id"], "latency_ms": 0, "error_rate": 0, "scope": "all"},
-        )
     events = [json.loads(r.body) for r in await receiver.wait_for(path, 2, timeout=20)]
     assert [e["event"] for e in events][-1] == "DELETED"
     assert events[-1]["integration_uid"] == integration["uid"]
@@ -767,11 +749,7 @@ async def test_a_live_run_shows_running_while_its_page_runs(
     account = account_pool.take()
     identity, _ = await connected_identity(client, sandbox, account)
     target = (await people(sandbox, limit=1, offset=2700))[0]
-    await sandbox.put(
-        "/_sandbox/faults",
-        json={"account_id": account["id"], "latency_ms": 1500, "error_rate": 0, "scope": "all"},
-    )
-    try:
+    async with sandbox_latency(sandbox, account["id"], 1500, "all"):
         call = asyncio.create_task(
             client.post(
                 "/v1/actions/linkedin-extract-people/run/live",
@@ -789,11 +767,6 @@ async def test_a_live_run_shows_running_while_its_page_runs(
                 running = listed[0]
                 break
         response = await call
-    finally:
-        await sandbox.put(
-            "/_sandbox/faults",
-            json={"account_id": account["id"], "latency_ms": 0, "error_rate": 0, "scope": "all"},
-        )
     assert running is not None and running["started_at"] is not None
     assert response.status_code == 200
     done = (await client.get(f"/v1/runs/{response.headers['X-Run-Uid']}")).json()

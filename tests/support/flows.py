@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -36,3 +38,22 @@ async def connected_identity(
     )
     assert response.status_code == 201, response.text
     return identity, dict(response.json())
+
+
+@asynccontextmanager
+async def sandbox_latency(
+    sandbox: httpx.AsyncClient, account_id: Any, latency_ms: int, scope: str = "all"
+) -> AsyncIterator[None]:
+    """The sandbox answers this account's requests (`all`, `reads` or `writes`) that much later, for the
+    block's duration; the fault is lifted afterwards whatever happens."""
+    await sandbox.put(
+        "/_sandbox/faults",
+        json={"account_id": account_id, "latency_ms": latency_ms, "error_rate": 0, "scope": scope},
+    )
+    try:
+        yield
+    finally:
+        await sandbox.put(
+            "/_sandbox/faults",
+            json={"account_id": account_id, "latency_ms": 0, "error_rate": 0, "scope": "all"},
+        )

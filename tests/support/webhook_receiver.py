@@ -58,15 +58,19 @@ class Receiver:
             return [r for r in self._received if r.path == path]
 
     async def wait_for(self, path: str, count: int, timeout: float = 20.0) -> list[Received]:
-        return await wait_until(lambda: self.received(path) if len(self.received(path)) >= count else None,
-                                timeout, f"{count} requests on {path}")
+        return await wait_until(
+            lambda: self.received(path) if len(self.received(path)) >= count else None,
+            timeout,
+            f"{count} requests on {path}",
+        )
 
     async def _handle(self, request: Request) -> Response:
         body = await request.body()
         path = request.url.path
         with self._lock:
-            self._received.append(Received(path, {k.lower(): v for k, v in request.headers.items()}, body,
-                                           time.monotonic()))
+            self._received.append(
+                Received(path, {k.lower(): v for k, v in request.headers.items()}, body, time.monotonic())
+            )
             plan = self._plans.get(path, Plan(then=404))
             status = plan.statuses.pop(0) if plan.statuses else plan.then
             delay = plan.delay

@@ -35,7 +35,7 @@ from edgewise.webhooks import (
     supersede_previous,
 )
 from edgewise.workspaces import CreatedWorkspace
-from tests.support.deliveries import fast_settings, get_delivery, secret_of
+from tests.support.deliveries import closed_status, fast_settings, get_delivery, secret_of
 from tests.support.webhook_receiver import Plan, Receiver, running_receiver, wait_until
 from workflows.contracts import delivery_workflow_id
 from workflows.delivery import DeliveryWorkflow
@@ -202,12 +202,7 @@ async def test_replay_supersedes_a_round_still_retrying(
     assert await temporal_client.get_workflow_handle(delivery_workflow_id(uid, 1)).result() == "SUCCEEDED"
     # Cancellation is asynchronous: the superseded round ends as soon as its worker handles the request.
     old_handle = temporal_client.get_workflow_handle(delivery_workflow_id(uid))
-    for _ in range(100):
-        old = await old_handle.describe()
-        if old.status is not None and old.status.name != "RUNNING":
-            break
-        await asyncio.sleep(0.1)
-    assert old.status is not None and old.status.name == "CANCELED"
+    assert await closed_status(old_handle) == "CANCELED"
     assert len(receiver.received(path)) == 2
     assert get_delivery(engine, uid).status == "SUCCEEDED"
 
@@ -326,11 +321,6 @@ async def test_cancelling_a_round_while_its_attempt_is_in_flight_ends_it(
     await receiver.wait_for(path, 1)  # the attempt is in flight (the receiver answers after 3 s)
     handle = temporal_client.get_workflow_handle(delivery_workflow_id(uid))
     await handle.cancel()
-    for _ in range(100):
-        described = await handle.describe()
-        if described.status is not None and described.status.name != "RUNNING":
-            break
-        await asyncio.sleep(0.1)
-    assert described.status is not None and described.status.name == "CANCELED"
+    assert await closed_status(handle) == "CANCELED"
     await asyncio.sleep(1.5)
     assert len(receiver.received(path)) == 1  # no retry after the cancel

@@ -23,7 +23,7 @@ from edgewise.catalog import CATALOG
 from edgewise.config import Settings
 from edgewise.crypto import Keyring
 from tests.conftest import AccountPool
-from tests.support.flows import connected_identity
+from tests.support.flows import connected_identity, sandbox_latency
 from worker import build_worker
 from workflows.contracts import LiveRunResult, RunWorkflowInput, run_workflow_id
 
@@ -135,18 +135,9 @@ async def test_a_message_answered_past_the_timeout_is_sent_exactly_once(
         {"message": "once, please"},
     )
     # Writes answer after 1.6 s; the adapter gives up after 1 s and the step is retried.
-    await sandbox.put(
-        "/_sandbox/faults",
-        json={"account_id": account["id"], "latency_ms": 1600, "error_rate": 0, "scope": "writes"},
-    )
-    try:
+    async with sandbox_latency(sandbox, account["id"], 1600, "writes"):
         handle = await start_run_workflow(temporal_client, own_worker, run)
         result = await handle.result()
-    finally:
-        await sandbox.put(
-            "/_sandbox/faults",
-            json={"account_id": account["id"], "latency_ms": 0, "error_rate": 0, "scope": "all"},
-        )
     assert result.status == "SUCCEEDED", (await client.get(f"/v1/runs/{run.uid}/inputs")).json()
     outbox = (await sandbox.get(f"/_sandbox/accounts/{account['id']}/outbox")).json()
     assert sorted(m["to_urn"] for m in outbox["messages"]) == sorted(
