@@ -25,5 +25,8 @@ RUN pip install --no-deps . \
     && python -c "import api, workflows, activities, linkedin, db, edgewise, worker"
 
 USER edgewise
-EXPOSE 8000
+# 8000: the API; 9464: the worker's Prometheus metrics (WORKER_METRICS_PORT).
+EXPOSE 8000 9464
+# Python runs as PID 1 and handles SIGTERM itself: uvicorn drains requests, worker.py drains activities.
+STOPSIGNAL SIGTERM
 CMD ["python", "-m", "api"]

@@ -26,6 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.deps import ActivityDeps
 from edgewise.limits import LimitsState
+from edgewise.metrics import count_refusal
 from edgewise.timeutil import utcnow
 from workflows.account import AccountWorkflow, limit_views
 from workflows.contracts import (
@@ -58,7 +59,9 @@ def _start_operation(
 
 
 async def ensure_account_workflow(client: Client, task_queue: str, linkedin_profile_id: int) -> None:
-    """Start the account's workflow unless it runs already."""
+    """A session of this account was connected: start the account's workflow unless it runs already, and
+    have it watch the session (periodic health checks) — in one signal-with-start. Workflows started only
+    for leases (no session connected) do not probe anything."""
     await client.start_workflow(
         AccountWorkflow.run,
         AccountWorkflowInput(linkedin_profile_id=linkedin_profile_id),
@@ -66,6 +69,7 @@ async def ensure_account_workflow(client: Client, task_queue: str, linkedin_prof
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        start_signal="watch_session",
     )
 
 
@@ -82,15 +86,17 @@ async def request_lease(
     if not with_start:
         handle = client.get_workflow_handle_for(AccountWorkflow.run, account_workflow_id(linkedin_profile_id))
         try:
-            return await handle.execute_update(AccountWorkflow.acquire_lease, request)
+            grant = await handle.execute_update(AccountWorkflow.acquire_lease, request)
+            return count_refusal(grant, request.kind)
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise
     operation = _start_operation(task_queue, linkedin_profile_id)
     try:
-        return await client.execute_update_with_start_workflow(
+        grant = await client.execute_update_with_start_workflow(
             AccountWorkflow.acquire_lease, request, start_workflow_operation=operation
         )
+        return count_refusal(grant, request.kind)
     except BaseException:
         _consume_start_failure(operation)
         raise

@@ -12,16 +12,15 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
-from sqlmodel import Session, select
+from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.accounts import ensure_account_workflow
+from activities.attach import attach_session, live_integration_of
 from activities.deps import ActivityDeps
-from activities.sessions import encrypt_cookies
 from db.engine import session_scope
-from db.models import Identity, Integration, SecretStash
+from db.models import Integration, SecretStash
 from edgewise.crypto import Keyring
 from edgewise.events import emit_integration_event
 from edgewise.timeutil import as_utc, utcnow
@@ -41,7 +40,6 @@ from workflows.contracts import ConnectAnnouncement, ConnectInput, ConnectOutcom
 log = logging.getLogger("edgewise.connect")
 
 STASH_TTL = timedelta(minutes=10)
-LEVELS = ("classic", "premium", "sales_navigator")
 
 
 # --- the stash (written by the API, read and erased here) -------------------------------------------------
@@ -76,14 +74,22 @@ def delete_stash(session: Session, stash_uid: str) -> None:
         session.delete(stash)
 
 
-def _live_integration_of(session: Session, identity_uid: str, *, lock: bool = False) -> Integration | None:
-    query = select(Integration).where(
-        Integration.identity_uid == identity_uid,
-        Integration.deleted_at.is_(None),  # type: ignore[union-attr]
-    )
-    if lock:
-        query = query.with_for_update()
-    return session.exec(query.order_by(Integration.created_at.desc())).first()  # type: ignore[attr-defined]
+async def who_is(deps: ActivityDeps, identity_uid: str, cookies: SessionCookies) -> Me:
+    """LinkedIn's own answer about the session's account (id, name, level), asked through the identity's
+    egress proxy. The check may rotate JSESSIONID: `cookies` is updated in place, so what gets stored is the
+    latest."""
+
+    async def on_rotate(rotated: SessionCookies) -> None:
+        cookies.jsessionid = rotated.jsessionid
+        cookies.li_at = rotated.li_at
+
+    from activities.egress import linkedin_adapter  # through the identity's egress proxy
+
+    adapter = await linkedin_adapter(deps, identity_uid, cookies, on_rotate)
+    try:
+        return await adapter.me()
+    finally:
+        await adapter.aclose()
 
 
 class ConnectActivities:
@@ -103,7 +109,7 @@ class ConnectActivities:
         refusal: str | None = None
         me: Me | None = None
         try:
-            me = await self._me(cookies)
+            me = await self._me(cookies, input.identity_uid)
         except (SessionExpired, CsrfFailed):
             refusal = "LinkedIn rejected the session: log in again and submit fresh cookies"
         except AccountRestricted:
@@ -125,17 +131,8 @@ class ConnectActivities:
             return ConnectOutcome(outcome="INVALID", message=refusal)
         return await asyncio.to_thread(self._attach, input, me, first_scheduled)
 
-    async def _me(self, cookies: SessionCookies) -> Me:
-        # The session check may itself rotate JSESSIONID: keep the latest, it is what we store.
-        async def on_rotate(rotated: SessionCookies) -> None:
-            cookies.jsessionid = rotated.jsessionid
-            cookies.li_at = rotated.li_at
-
-        adapter = self.deps.adapter_factory(cookies, on_rotate, None)
-        try:
-            return await adapter.me()
-        finally:
-            await adapter.aclose()
+    async def _me(self, cookies: SessionCookies, identity_uid: str) -> Me:
+        return await who_is(self.deps, identity_uid, cookies)
 
     def _read_stash(self, stash_uid: str) -> SessionCookies | None:
         with Session(self.deps.engine) as session:
@@ -154,82 +151,20 @@ class ConnectActivities:
 
     def _attach(self, input: ConnectInput, me: Me, first_scheduled: datetime) -> ConnectOutcome:
         with session_scope(self.deps.engine) as session:
-            if session.get_bind().dialect.name == "postgresql":
-                # One connect at a time per LinkedIn account (across identities), so two identities cannot
-                # both take it; SQLite's BEGIN IMMEDIATE already serialises every write.
-                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": me.linkedin_profile_id})
-            identity = session.exec(
-                select(Identity).where(Identity.uid == input.identity_uid).with_for_update()
-            ).one_or_none()
             stash = session.get(SecretStash, input.stash_uid)
             if stash is None:
                 # Consumed meanwhile (an earlier attempt of this same activity): answer from its work.
                 return self._answer_from_state_in(session, input, first_scheduled)
             cookies = read_cookie_stash(self.deps.keyring, stash)
-            session.delete(stash)
-
-            if (
-                identity is None
-                or identity.deleted_at is not None
-                or identity.workspace_uid != input.workspace_uid
-            ):
-                return ConnectOutcome(outcome="INVALID", message="the identity no longer exists")
-            current = _live_integration_of(session, identity.uid, lock=True)
-            holder = session.exec(
-                select(Integration)
-                .join(Identity, Identity.uid == Integration.identity_uid)  # type: ignore[arg-type]
-                .where(
-                    Integration.linkedin_profile_id == me.linkedin_profile_id,
-                    Integration.identity_uid != identity.uid,
-                    Integration.deleted_at.is_(None),  # type: ignore[union-attr]
-                    Identity.deleted_at.is_(None),  # type: ignore[union-attr]
-                )
-            ).first()
-            if holder is not None:
-                return ConnectOutcome(
-                    outcome="CONFLICT",
-                    linkedin_profile_id=me.linkedin_profile_id,
-                    message="This LinkedIn account is already connected to another identity",
-                )
-            if (
-                current is not None
-                and current.linkedin_profile_id is not None
-                and current.linkedin_profile_id != me.linkedin_profile_id
-            ):
-                return ConnectOutcome(
-                    outcome="CONFLICT",
-                    integration_uid=current.uid,
-                    linkedin_profile_id=me.linkedin_profile_id,
-                    message="These cookies belong to a different LinkedIn account than the one connected",
-                )
-
-            now = utcnow()
-            created = current is None
-            integration = current or Integration(
-                uid=integration_uid_for_stash(input.stash_uid),
-                workspace_uid=identity.workspace_uid,
-                identity_uid=identity.uid,
-                type="linkedin",
-                created_at=now,
-            )
-            integration.status = "VALID"
-            integration.level = me.level if me.level in LEVELS else "classic"
-            integration.account_name = f"{me.first_name} {me.last_name}".strip()[:255] or me.public_identifier
-            integration.linkedin_profile_id = me.linkedin_profile_id
-            integration.linkedin_profile_urn = me.linkedin_profile_urn
-            integration.public_identifier = me.public_identifier
-            integration.cookies_enc = encrypt_cookies(self.deps.keyring, integration.uid, cookies)
-            integration.user_agent = cookies.user_agent
-            integration.checkpoint = None
-            integration.last_error = None
-            integration.connected_at = integration.connected_at or now
-            integration.updated_at = now
-            session.add(integration)
-            return ConnectOutcome(
-                outcome="VALID",
-                integration_uid=integration.uid,
-                created=created,
-                linkedin_profile_id=me.linkedin_profile_id,
+            session.delete(stash)  # erased in the same transaction that stores (or refuses) the session
+            return attach_session(
+                session,
+                self.deps.keyring,
+                workspace_uid=input.workspace_uid,
+                identity_uid=input.identity_uid,
+                new_integration_uid=integration_uid_for_stash(input.stash_uid),
+                me=me,
+                cookies=cookies,
             )
 
     def _answer_from_state(self, input: ConnectInput, first_scheduled: datetime) -> ConnectOutcome:
@@ -248,7 +183,7 @@ class ConnectActivities:
                 created=True,
                 linkedin_profile_id=created.linkedin_profile_id,
             )
-        current = _live_integration_of(session, input.identity_uid)
+        current = live_integration_of(session, input.identity_uid)
         if (
             current is not None
             and current.status == "VALID"
@@ -273,6 +208,10 @@ class ConnectActivities:
         await ensure_account_workflow(
             self.deps.client, self.deps.settings.temporal_task_queue, input.linkedin_profile_id
         )
+        # VALID (again): the work its expiry or restriction held (BLOCKED) carries on by itself.
+        from activities.blocked_work import resume_blocked_work
+
+        await resume_blocked_work(self.deps, input.integration_uid)
 
     @activity.defn(name="discard_stash")
     async def discard_stash(self, input: DiscardStashInput) -> None:

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import socket
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import httpx
@@ -22,6 +22,7 @@ from temporalio import activity
 from activities.deps import ActivityDeps
 from db.engine import session_scope
 from db.models import Delivery, Workspace
+from edgewise import metrics
 from edgewise.targets import TargetRefused, check_target
 from edgewise.timeutil import utcnow
 from edgewise.webhooks import decrypt_headers, signing_secrets, webhook_headers
@@ -65,6 +66,15 @@ def _dns_trouble(url: str) -> bool:
     return False
 
 
+def _next_due(inp: DeliveryInput) -> datetime | None:
+    """When the next attempt is due should this one fail: the plan's wait from now (the attempt's end), or
+    None past the deadline. Rounds started before `retry_in_seconds` carry the time in `next_attempt_at`."""
+    if inp.retry_in_seconds is None:
+        return inp.next_attempt_at
+    due = utcnow() + timedelta(seconds=inp.retry_in_seconds)
+    return due if inp.deadline is None or due <= inp.deadline else None
+
+
 class DeliveryActivities:
     def __init__(self, deps: ActivityDeps) -> None:
         self.deps = deps
@@ -100,8 +110,9 @@ class DeliveryActivities:
             if delivery.status == "SUCCEEDED":  # a retried activity whose POST already got through
                 return DeliveryStep(succeeded=True, http_status=delivery.last_http_status)
             if delivery.status == "FAILED":
-                return DeliveryStep(failed_permanently=True, http_status=delivery.last_http_status,
-                                    error=delivery.last_error)
+                return DeliveryStep(
+                    failed_permanently=True, http_status=delivery.last_http_status, error=delivery.last_error
+                )
             workspace = session.get(Workspace, delivery.workspace_uid)
             if workspace is None:
                 return DeliveryStep(failed_permanently=True, error="workspace not found")
@@ -129,9 +140,11 @@ class DeliveryActivities:
         try:
             # No redirects (a 3xx is a failed attempt: following one could reach a refused target); the
             # answer's body is never read. The whole exchange is bounded, not only each socket operation.
-            async with asyncio.timeout(timeout), httpx.AsyncClient(
-                timeout=timeout, follow_redirects=False, trust_env=False
-            ) as http, http.stream("POST", prepared.url, content=prepared.body, headers=headers) as response:
+            async with (
+                asyncio.timeout(timeout),
+                httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False) as http,
+                http.stream("POST", prepared.url, content=prepared.body, headers=headers) as response,
+            ):
                 status = response.status_code
         except (TimeoutError, httpx.TimeoutException):
             return _Outcome(False, None, f"no answer within {timeout:g} s")
@@ -142,9 +155,11 @@ class DeliveryActivities:
         return _Outcome(False, status, f"HTTP {status}")
 
     def _record(self, inp: DeliveryInput, outcome: _Outcome) -> DeliveryStep:
-        final = outcome.permanent or inp.next_attempt_at is None
+        due = _next_due(inp)
+        final = outcome.permanent or due is None
         status = "SUCCEEDED" if outcome.succeeded else ("FAILED" if final else "RUNNING")
-        next_at: datetime | None = None if outcome.succeeded or final else inp.next_attempt_at
+        metrics.delivery_attempt(status)
+        next_at: datetime | None = None if outcome.succeeded or final else due
         with session_scope(self.deps.engine) as session:
             # Only this round writes: a replay started meanwhile owns the row now.
             session.execute(
@@ -159,11 +174,16 @@ class DeliveryActivities:
                 )
             )
         if not outcome.succeeded:
-            log.info("delivery %s attempt failed (%s)%s", inp.delivery_uid, outcome.error,
-                     "" if next_at is None else f"; next attempt at {next_at.isoformat()}")
+            log.info(
+                "delivery %s attempt failed (%s)%s",
+                inp.delivery_uid,
+                outcome.error,
+                "" if next_at is None else f"; next attempt at {next_at.isoformat()}",
+            )
         return DeliveryStep(
             succeeded=outcome.succeeded,
             failed_permanently=outcome.permanent,
             http_status=outcome.http_status,
             error=outcome.error,
+            next_attempt_at=next_at,
         )

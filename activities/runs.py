@@ -14,9 +14,11 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import run_store
+from activities import live_handoff, run_store
 from activities.deps import ActivityDeps
 from activities.run_store import ClaimedInput, Lane, StepWrite
+from db.models import RunOutput
+from edgewise import metrics
 from edgewise.catalog import (
     CATALOG,
     ActionSpec,
@@ -99,23 +101,18 @@ class RunActivities:
         return await asyncio.to_thread(fn, self.deps.engine, *args, **kwargs)
 
     async def _adapter(self, lane: Lane) -> LinkedInAdapter:
-        from activities.sessions import load_session
+        from activities.egress import session_adapter  # through the identity's egress proxy
 
         assert lane.integration_uid is not None
-        cookies, sink = await load_session(self.deps, lane.integration_uid)
-        return self.deps.adapter_factory(cookies, sink)
+        return await session_adapter(self.deps, lane.identity_uid, lane.integration_uid)
 
     async def _account_trouble(self, lane: Lane, exc: LinkedInError) -> _LaneStop | None:
-        """Session expiry and restriction change the integration (once) and hold the lane's work."""
-        from activities.sessions import mark_restricted, mark_session_expired
-
+        """Session expiry and restriction hold the lane's work (BLOCKED). The integration's status change,
+        its event and the holding of its other waiting work were recorded by the session adapter, with the
+        session that met the refusal (activities/session_adapter.py), before the refusal got here."""
         if isinstance(exc, SessionExpired):
-            if lane.integration_uid:
-                await mark_session_expired(self.deps, lane.integration_uid, reason=exc.message)
             return _LaneStop("INTEGRATION_INVALID", "BLOCKED", error_body(exc))
         if isinstance(exc, AccountRestricted):
-            if lane.integration_uid:
-                await mark_restricted(self.deps, lane.integration_uid)
             return _LaneStop("INTEGRATION_RESTRICTED", "BLOCKED", error_body(exc))
         if isinstance(exc, Throttled):
             return _LaneStop("THROTTLED", "QUEUED", error_body(exc), retry_after=exc.retry_after_seconds)
@@ -124,9 +121,9 @@ class RunActivities:
     async def _step_with_retries(self, spec: ActionSpec, ctx: StepContext) -> Any:
         for attempt in range(_TRANSIENT_RETRIES + 1):
             try:
-                return await spec.step(ctx)
+                return await metrics.observe_action(spec.slug, spec.step(ctx))
             except LinkedInUnavailable:
-                if attempt == _TRANSIENT_RETRIES:
+                if attempt == _TRANSIENT_RETRIES or spec.unkeyed_write:
                     raise
                 await asyncio.sleep(0.5 * (attempt + 1))
         raise AssertionError("unreachable")
@@ -153,7 +150,14 @@ class RunActivities:
             and lane.linkedin_profile_id is not None
             and level_allows(lane.level, spec.required_level)
         ]
-        if not usable:
+        # EGRESS_REQUIRED: a lane whose identity holds no egress proxy may not reach LinkedIn at all.
+        from activities.egress import NO_EGRESS_ERROR, without_egress
+
+        lacking = await without_egress(self.deps, [lane.identity_uid for lane in usable])
+        usable = [lane for lane in usable if lane.identity_uid not in lacking]
+        if not usable and lacking:
+            await self._db(_fail_queued, run.uid, NO_EGRESS_ERROR)
+        elif not usable:
             wrong_level = [
                 lane
                 for lane in lanes
@@ -174,11 +178,21 @@ class RunActivities:
                 }
                 await self._db(_fail_queued, run.uid, error)
             else:
-                error = {
-                    "error_label": "INTEGRATION_INVALID",
-                    "message": "the identity's LinkedIn session is not valid; reconnect it",
-                    "params": {},
-                }
+                # Held until an integration is VALID again (blocked_work.resume_blocked_work requeues them).
+                connected = {lane.status for lane in lanes if lane.status is not None}
+                error = (
+                    {
+                        "error_label": "INTEGRATION_RESTRICTED",
+                        "message": "LinkedIn restricted the identity's account; the input waits for it",
+                        "params": {},
+                    }
+                    if connected == {"RESTRICTED"}
+                    else {
+                        "error_label": "INTEGRATION_INVALID",
+                        "message": "the identity's LinkedIn session is not valid; reconnect it",
+                        "params": {},
+                    }
+                )
                 await self._db(
                     run_store.block_unassignable, run.uid, [lane.identity_uid for lane in lanes], error
                 )
@@ -269,6 +283,7 @@ class RunActivities:
                 remaining=await self._db(run_store.count_assignable, run.uid, inp.identity_uid)
             )
         await self._db(run_store.refresh_run, run.uid)
+        # Its session is loaded by its first call: a status changed since lane_for is a refusal below.
         adapter = await self._adapter(lane)
         multiplier = 1.5 if run.identity_mode == "managed" else 1.0
         buffer: list[StepWrite] = []
@@ -402,7 +417,7 @@ class RunActivities:
         """One live page; then the account goes back to its line at once (settled to what was used)."""
         from activities.accounts import give_back_lease
 
-        result = await self._live_page(ref)
+        result, page = await self._live_page(ref)
         if ref.lease_id and ref.linkedin_profile_id is not None:
             await give_back_lease(
                 self.deps.client,
@@ -414,23 +429,19 @@ class RunActivities:
                 exhausted_buckets=result.exhausted_buckets,
             )
             result.lease_released = True
+        live_handoff.deliver(ref.run_uid, result, page)  # the API handler in this process may answer now
         return result
 
-    async def _live_page(self, ref: RunRef) -> LiveRunResult:
+    async def _live_page(self, ref: RunRef) -> tuple[LiveRunResult, live_handoff.LivePage | None]:
         """One page (or one write) of a live run, as its identity; the next page's state goes on the run."""
         started = time.perf_counter()
-        run = await self._db(run_store.load_run, ref.run_uid)
-        if run is None:
-            return LiveRunResult(status="GONE")
+        run, item, lane = await self._db(run_store.start_live_page, ref.run_uid)
+        if run is None or lane is None:
+            return LiveRunResult(status="GONE"), None
         spec = CATALOG[run.action_name]
-        item: ClaimedInput | None = None
-        claimed = await self._db(run_store.claim_inputs, run.uid, run.identity_ids[0], f"live:{run.uid}", 1)
-        if claimed:
-            item = claimed[0]
         if item is None:  # already executed by an earlier attempt
             status, _ = await self._db(run_store.refresh_run, run.uid)
-            return LiveRunResult(status=status, output_count=run.output_count)
-        lane: Lane = await self._db(run_store.lane_for, run.identity_ids[0])
+            return LiveRunResult(status=status, output_count=run.output_count), None
         adapter = await self._adapter(lane)
         page_state = (run.live_page or {}).get("page_state")
         try:
@@ -464,7 +475,7 @@ class RunActivities:
             await self._db(run_store.finish_input, item.uid, "FAILED", error)
             await self._db(_set_run_error, run.uid, error)
             status, _ = await self._db(run_store.refresh_run, run.uid, starting=True)
-            return LiveRunResult(status=status, error=error, **outcome.model_dump())
+            return LiveRunResult(status=status, error=error, **outcome.model_dump()), None
         finally:
             await adapter.aclose()
         write = StepWrite(
@@ -477,27 +488,36 @@ class RunActivities:
             results=credited_results(spec.is_write, result),
             warnings=result.warnings,
         )
-        await self._db(
-            run_store.record_steps,
+        status, inserted = await self._db(
+            run_store.finish_live_page,
             run,
-            run.identity_ids[0],
-            lane.linkedin_profile_id,
+            lane,
             1.5 if run.identity_mode == "managed" else 1.0,
             spec.credit_ratio,
-            [write],
+            write,
+            result.page_state,
+            ctx.produced + len(result.outputs),
         )
-        await self._db(_set_next_page, run.uid, result.page_state, ctx.produced + len(result.outputs))
-        status, _ = await self._db(run_store.refresh_run, run.uid, starting=True)
         total_ms = (time.perf_counter() - started) * 1000
-        return LiveRunResult(
-            status=status,
-            output_count=len(result.outputs),
-            usage=dict(result.usage),
-            timing={
-                "activity": round(total_ms, 2),
-                "linkedin": round(linkedin_ms, 2),
-                "activity_db": round(total_ms - linkedin_ms, 2),
-            },
+        page = None
+        if len(inserted) == len(result.outputs):  # else an earlier attempt recorded it: read it back
+            page = live_handoff.LivePage(
+                outputs=[RunOutput(**row) for row in inserted],
+                next_page_state=result.page_state,
+                next_produced=ctx.produced + len(result.outputs),
+            )
+        return (
+            LiveRunResult(
+                status=status,
+                output_count=len(result.outputs),
+                usage=dict(result.usage),
+                timing={
+                    "activity": round(total_ms, 2),
+                    "linkedin": round(linkedin_ms, 2),
+                    "activity_db": round(total_ms - linkedin_ms, 2),
+                },
+            ),
+            page,
         )
 
     # -- settling ------------------------------------------------------------------------------------
@@ -558,19 +578,4 @@ def _set_run_error(engine: Any, run_uid: str, error: dict[str, Any]) -> None:
         run = session.get(Run, run_uid)
         if run is not None:
             run.last_error = error
-            session.add(run)
-
-
-def _set_next_page(engine: Any, run_uid: str, next_state: dict[str, Any] | None, produced: int) -> None:
-    from db.engine import session_scope
-    from db.models import Run
-
-    with session_scope(engine) as session:
-        run = session.get(Run, run_uid)
-        if run is not None:
-            run.live_page = {
-                **(run.live_page or {}),
-                "next_page_state": next_state,
-                "next_produced": produced,
-            }
             session.add(run)

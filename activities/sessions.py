@@ -1,5 +1,6 @@
 """An integration's LinkedIn session, for activities: load (decrypt) it, persist rotations, and record what
-LinkedIn says about it (expired, restricted) — each status change once, with its event.
+LinkedIn says about it (expired, restricted, restriction lifted) — each status change once, with its event,
+and with the runs' work held or resumed to match (activities/blocked_work.py).
 
 Cookies are AES-GCM ciphertext in `Integration.cookies_enc`, associated data = the integration uid, so a
 blob copied onto another row does not decrypt. They never leave the activity that loaded them.
@@ -12,6 +13,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from activities.blocked_work import hold_work, resume_blocked_work
 from activities.deps import ActivityDeps
 from db.engine import session_scope
 from db.models import Integration
@@ -56,14 +58,14 @@ def _live_integration(session: Session, integration_uid: str, *, lock: bool = Fa
 # --- loading a session ------------------------------------------------------------------------------------
 
 
-def _load(deps: ActivityDeps, integration_uid: str) -> SessionCookies:
+def _load(deps: ActivityDeps, integration_uid: str, statuses: tuple[str, ...] = ("VALID",)) -> SessionCookies:
     with Session(deps.engine) as session:
         integration = _live_integration(session, integration_uid)
         if integration is None:
             raise SessionExpired("the integration was disconnected")
-        if integration.status == "RESTRICTED":
-            raise AccountRestricted("LinkedIn restricted this account")
-        if integration.status != "VALID":
+        if integration.status not in statuses:
+            if integration.status == "RESTRICTED":
+                raise AccountRestricted("LinkedIn restricted this account")
             raise SessionExpired(f"the integration is {integration.status}")
         return decrypt_cookies(deps.keyring, integration)
 
@@ -83,11 +85,14 @@ def _store_rotation(
         session.add(integration)
 
 
-async def load_session(deps: ActivityDeps, integration_uid: str) -> tuple[SessionCookies, CookieSink]:
+async def load_session(
+    deps: ActivityDeps, integration_uid: str, *, statuses: tuple[str, ...] = ("VALID",)
+) -> tuple[SessionCookies, CookieSink]:
     """The integration's cookies (decrypted) and a sink that persists a rotated JSESSIONID before the adapter
-    call returns. Raises SessionExpired when the integration is gone, INVALID or has no session, and
-    AccountRestricted when it is RESTRICTED (so callers treat them as LinkedIn's own refusals)."""
-    cookies = await asyncio.to_thread(_load, deps, integration_uid)
+    call returns. Raises SessionExpired when the integration is gone, has no session or is not in `statuses`
+    (AccountRestricted when it is RESTRICTED), so callers treat them as LinkedIn's own refusals. The health
+    check passes `("VALID", "RESTRICTED")`: it probes a restricted account to see the restriction lift."""
+    cookies = await asyncio.to_thread(_load, deps, integration_uid, statuses)
     li_at = cookies.li_at
 
     async def sink(rotated: SessionCookies) -> None:
@@ -113,12 +118,14 @@ def _flip(
     *,
     to_status: str,
     from_statuses: tuple[str, ...],
-    last_error: dict[str, Any],
+    last_error: dict[str, Any] | None,
     event_id: str,
     session_li_at: str | None,
 ) -> bool:
     """Move the integration to `to_status` if it is in `from_statuses`. True when this call (or an earlier
-    attempt of the same activity, which recorded the same event id) changed it."""
+    attempt of the same activity, which recorded the same event id in `last_error`) changed it. A flip
+    back to VALID clears `last_error` (so a retry of it is not recognised: its event may be lost, never
+    doubled)."""
     with session_scope(deps.engine) as session:
         integration = _live_integration(session, integration_uid, lock=True)
         if integration is None:
@@ -132,7 +139,11 @@ def _flip(
             if decrypt_cookies(deps.keyring, integration).li_at != session_li_at:
                 return False  # the session that failed was replaced by a reconnect meanwhile
         integration.status = to_status
-        integration.last_error = {**last_error, "event_id": event_id, "occurred_at": iso_z(utcnow())}
+        integration.last_error = (
+            None
+            if last_error is None
+            else {**last_error, "event_id": event_id, "occurred_at": iso_z(utcnow())}
+        )
         integration.updated_at = utcnow()
         session.add(integration)
         return True
@@ -159,6 +170,7 @@ async def mark_session_expired(
         session_li_at=session.li_at if session is not None else None,
     )
     if flipped:
+        await hold_work(deps, integration_uid, _held_error("INTEGRATION_INVALID", "the session expired"))
         await emit_integration_event(
             deps, integration_uid, "AUTH_EXPIRED", action_to_be_taken="RETRY_LOGIN", event_id=event_id
         )
@@ -166,7 +178,8 @@ async def mark_session_expired(
 
 
 async def mark_restricted(deps: ActivityDeps, integration_uid: str) -> bool:
-    """VALID/INVALID → RESTRICTED and event RESTRICTED (WAIT), once; True for the call that changed it."""
+    """VALID/INVALID → RESTRICTED and event RESTRICTED (WAIT), once; True for the call that changed it. The
+    work is held (BLOCKED), not failed: `mark_restriction_lifted` resumes it."""
     event_id = _event_id(integration_uid, "RESTRICTED")
     flipped = await asyncio.to_thread(
         _flip,
@@ -179,7 +192,44 @@ async def mark_restricted(deps: ActivityDeps, integration_uid: str) -> bool:
         session_li_at=None,
     )
     if flipped:
+        held = _held_error("INTEGRATION_RESTRICTED", "LinkedIn restricted the account")
+        await hold_work(deps, integration_uid, held)
         await emit_integration_event(
             deps, integration_uid, "RESTRICTED", action_to_be_taken="WAIT", event_id=event_id
         )
     return flipped
+
+
+async def mark_restriction_lifted(deps: ActivityDeps, integration_uid: str, session: SessionCookies) -> bool:
+    """RESTRICTED → VALID when LinkedIn answers the account's session again (the health check saw it), with
+    event AUTH_UPDATED (the contract's event for "VALID again on an existing integration"; RESTRICTED told the
+    customer to WAIT, so this is what ends the wait), and its BLOCKED work resumed. Once per lifting."""
+    event_id = _event_id(integration_uid, "AUTH_UPDATED")
+    flipped = await asyncio.to_thread(
+        _flip,
+        deps,
+        integration_uid,
+        to_status="VALID",
+        from_statuses=("RESTRICTED",),
+        last_error=None,
+        event_id=event_id,
+        session_li_at=session.li_at,
+    )
+    if flipped:
+        await emit_integration_event(deps, integration_uid, "AUTH_UPDATED", event_id=event_id)
+    if flipped or await asyncio.to_thread(_is_valid, deps, integration_uid):
+        # Also on a retry of the call that flipped it: the first attempt may have died before resuming.
+        await resume_blocked_work(deps, integration_uid)
+    return flipped
+
+
+def _is_valid(deps: ActivityDeps, integration_uid: str) -> bool:
+    with Session(deps.engine) as session:
+        integration = _live_integration(session, integration_uid)
+        return integration is not None and integration.status == "VALID"
+
+
+def _held_error(label: str, message: str) -> dict[str, Any]:
+    """The `error` a held (BLOCKED) input shows until its integration is VALID again."""
+    message = f"{message}; the input waits until the integration is VALID again"
+    return {"error_label": label, "message": message, "params": {}}

@@ -23,6 +23,8 @@ def main() -> None:
         log_config=None,
         access_log=False,
         proxy_headers=True,
+        # SIGTERM: stop accepting, let requests in flight finish (this long at most), then shut down.
+        timeout_graceful_shutdown=round(settings.api_shutdown_grace_seconds),
     )
 
 

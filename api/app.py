@@ -33,11 +33,14 @@ from api.middleware import (
 )
 from api.ratelimit import install_rate_limits
 from api.routes import actions, deliveries, health, identities, integrations, members, runs, workspace
+from api.routes import codec as codec_routes
 from api.routes import limits as limit_routes
+from api.routes import schedules as schedule_routes
 from db.engine import make_engine
 from db.migrate import upgrade
 from edgewise.config import Settings, get_settings
 from edgewise.crypto import load_keyring
+from edgewise.egress import assign_missing
 from edgewise.logging import setup_logging
 from edgewise.managed import provision_on_start
 from edgewise.safety import ensure_profile_allowed
@@ -88,7 +91,7 @@ def _start_live_worker(client: Any, settings: Settings) -> Any:
     the workflow part). The workers poll the same queue, so a run never depends on this process."""
     from temporalio.worker import Worker
 
-    from edgewise.wiring import live_components
+    from edgewise.wiring import live_components, live_worker_options
 
     workflows, activities = live_components(client, settings)
     worker = Worker(
@@ -97,6 +100,7 @@ def _start_live_worker(client: Any, settings: Settings) -> Any:
         workflows=workflows,
         activities=activities,
         graceful_shutdown_timeout=timedelta(seconds=5),
+        **live_worker_options(),
     )
     task = asyncio.create_task(worker.run(), name="live-worker")
     task.add_done_callback(_report_live_worker_end)
@@ -111,6 +115,8 @@ def _lifespan(settings: Settings) -> Any:
         setup_logging(settings)  # after Alembic, which configures logging of its own
         app.state.engine = make_engine(settings.resolved_database_url)
         app.state.keyring = load_keyring(settings)
+        # The egress pool: a bad configuration stops the start; identities without a proxy get one.
+        await asyncio.to_thread(assign_missing, app.state.engine, settings)
         app.state.temporal_client = None
         app.state.temporal_error = "connecting"
         app.state.live_worker = None
@@ -194,6 +200,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (workspace, members, identities, integrations, actions, runs, deliveries):
         app.include_router(module.router)
     app.include_router(limit_routes.router)  # Smart Limits: overrides and an action's limits
+    app.include_router(codec_routes.router)  # the Temporal UI's payload codec endpoint
+    app.include_router(schedule_routes.router)  # schedules: run/schedule and /v1/schedules
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     install_rate_limits(app)  # per-workspace rate limits: the innermost middleware; documents 429

@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from activities.deps import ActivityDeps
 from activities.run_store import refresh_run
 from api.run_control import mark_stopped, signal_run
+from api.schedule_service import cancel_for_identity
 from db.engine import session_scope
 from db.models import Identity, Integration, Run, RunIdentity
 from edgewise.events import emit_integration_event
@@ -67,8 +68,8 @@ def _stop_orphaned_runs(engine: Engine, workspace_uid: str, identity_uid: str) -
 
 async def on_identity_deleted(app_state: Any, workspace_uid: str, identity_uid: str) -> None:
     """An identity was soft-deleted and its integration marked deleted with its cookies erased: emit the
-    integration's `DELETED` event and stop the runs nothing can execute any more. (Schedules: a later issue.)
-    `app_state` is the app's `request.app.state` (settings, engine, keyring, temporal_client)."""
+    integration's `DELETED` event, stop the runs nothing can execute any more and cancel the schedules that
+    run as it. `app_state` is the app's `request.app.state` (settings, engine, keyring, temporal_client)."""
     engine: Engine = app_state.engine
     client = app_state.temporal_client
     for integration_uid in await run_in_threadpool(_deleted_integrations, engine, identity_uid):
@@ -91,6 +92,7 @@ async def on_identity_deleted(app_state: Any, workspace_uid: str, identity_uid: 
         if client is not None:
             await signal_run(client, run_uid, "stop")
         await run_in_threadpool(refresh_run, engine, run_uid)
+    await cancel_for_identity(engine, client, workspace_uid, identity_uid)
 
 
 def _no_adapter(*_args: Any, **_kwargs: Any) -> Any:

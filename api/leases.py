@@ -168,7 +168,6 @@ class _Waiter:
     async def wait(self) -> LeaseGrant:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.account_busy_timeout_seconds
-        first = True
         failures = 0
         while True:
             request = LeaseRequest(
@@ -178,13 +177,13 @@ class _Waiter:
                 ticket=self.ticket,
                 demand=self.demand,
             )
+            # A plain update: the account's workflow runs from the moment it connects, and update-with-start
+            # costs the server noticeably more CPU per call. request_lease falls back to it on NOT_FOUND.
             self.pending = asyncio.ensure_future(
                 _gated_request(
-                    self.client, self.settings.temporal_task_queue, self.profile_id, request, first
+                    self.client, self.settings.temporal_task_queue, self.profile_id, request, False
                 )
             )
-            # Later polls skip the start half (request_lease falls back to it if the workflow is gone).
-            first = False
             try:
                 grant = await asyncio.shield(self.pending)
             except WorkflowUpdateFailedError:

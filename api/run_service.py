@@ -99,9 +99,7 @@ def check_parameters(spec: ActionSpec, raw: dict[str, Any] | None) -> dict[str, 
     try:
         return validate_parameters(spec, raw)
     except InputError as exc:
-        raise validation_error(
-            [{"field": exc.field, "message": exc.message}], label="BAD_PARAMETERS"
-        ) from None
+        raise validation_error(exc.errors, label="BAD_PARAMETERS") from None
 
 
 def normalize_inputs(spec: ActionSpec, raw_inputs: list[Any]) -> list[NormalizedInput]:

@@ -118,6 +118,35 @@ class SecretStash(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
+class PendingLogin(SQLModel, table=True):
+    """One credentials login in progress (API.md §3), from the POST until its checkpoint is answered, fails
+    or expires: at most one per identity (the unique index), so two logins never race on one identity.
+
+    Its secrets are AES-GCM ciphertext (associated data = the row's uid) and short-lived: `password_enc`
+    is erased as the one login attempt starts, `challenge_enc` (the checkpoint's pre-login cookie) when the
+    flow ends, and the row goes with it. Only its uid crosses the Temporal boundary.
+    """
+
+    __tablename__ = "pending_logins"
+    __table_args__ = (UniqueConstraint("identity_uid", name="uq_pending_logins_identity"),)
+    uid: str = Field(default_factory=new_uid, primary_key=True, max_length=36)
+    workspace_uid: str = Field(foreign_key="workspaces.uid", max_length=36)
+    identity_uid: str = Field(foreign_key="identities.uid", max_length=36)
+    # The integration the login connects: the identity's current one, or the uid a first connect gets.
+    integration_uid: str = Field(max_length=36)
+    workflow_id: str = Field(max_length=255)
+    # {"username", "password"}: erased (NULL) before LinkedIn is asked, whatever happens next.
+    password_enc: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # The checkpoint LinkedIn asked for (linkedin.auth.LoginChallenge): erased when the flow ends.
+    challenge_enc: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    user_agent: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # A reconnect's status before its checkpoint, restored if the login turns out to be another account.
+    previous_status: str | None = Field(default=None, max_length=16)
+    # Past this the row is stale (its workflow died): a new connect may replace it.
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
 class Run(SQLModel, table=True):
     __tablename__ = "runs"
     __table_args__ = (Index("ix_runs_workspace_created", "workspace_uid", "created_at"),)
@@ -287,3 +316,91 @@ class RateLimitBucket(SQLModel, table=True):
     bucket: str = Field(primary_key=True, max_length=8)  # live | other
     tokens: float = Field(sa_column=Column(Double, nullable=False))
     refilled_at: float = Field(sa_column=Column(Double, nullable=False))
+
+
+class EgressProxy(SQLModel, table=True):
+    """One proxy of the operator's egress pool (edgewise/egress.py) and the identity that holds it, if any.
+
+    The pool itself (URLs, countries) is configuration; this row is its state, shared by every process. A
+    proxy is taken by one conditional UPDATE (free, and released 30+ days ago or never), and the unique
+    `identity_uid` keeps an identity from holding two: assignments stay atomic under concurrency.
+    """
+
+    __tablename__ = "egress_proxies"
+    __table_args__ = (UniqueConstraint("identity_uid", name="uq_egress_proxies_identity"),)
+    proxy_id: str = Field(primary_key=True, max_length=128)
+    identity_uid: str | None = Field(default=None, foreign_key="identities.uid", max_length=36)
+    assigned_at: datetime | None = _ts(nullable=True)
+    # When its last identity was deleted: no other identity gets it for 30 days after.
+    released_at: datetime | None = _ts(nullable=True)
+
+
+class Schedule(SQLModel, table=True):
+    """A recurring (`cron`) or one-shot (`schedule_at`) run of an action (API.md §6; api/routes/schedules.py).
+
+    Temporal's schedule `schedule:{uid}` fires it; each firing copies this row and its inputs into an ordinary
+    Run (execution_mode SCHEDULED). `cron` and `timezone` are kept exactly as the caller gave them. The firing
+    instants are computed by edgewise (edgewise/cron.py) and armed in Temporal a window at a time
+    (`armed_at`…`armed_until`, edgewise/schedule_spec.py).
+    """
+
+    __tablename__ = "schedules"
+    __table_args__ = (Index("ix_schedules_workspace_created", "workspace_uid", "created_at"),)
+    uid: str = Field(default_factory=new_uid, primary_key=True, max_length=36)
+    workspace_uid: str = Field(foreign_key="workspaces.uid", index=True, max_length=36)
+    name: str | None = Field(default=None, max_length=255)
+    action_name: str = Field(max_length=64, index=True)
+    # ACTIVE | PAUSED | CANCELLED | COMPLETED
+    status: str = Field(default="ACTIVE", max_length=16, index=True)
+    cron: str | None = Field(default=None, max_length=255)
+    timezone: str = Field(default="UTC", max_length=64)
+    schedule_at: datetime | None = _ts(nullable=True)
+    jitter_seconds: int = Field(default=0)
+    # What each firing's run gets (as an async run's body would give it).
+    label: str | None = Field(default=None, max_length=255)
+    identity_mode: str = Field(default="direct", max_length=16)
+    identity_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    parameters: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    callback_url: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    callback_on: str | None = Field(default=None, max_length=8)
+    # The caller's callback headers, encrypted (associated data = schedule uid); re-encrypted per run.
+    callback_headers_enc: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    inputs_count: int = Field(default=0)  # as submitted
+    inputs_total: int = Field(default=0)  # rows after de-duplication
+    runs_count: int = Field(default=0)
+    # Firings Temporal skipped because the previous run was still going (synced from the schedule's info),
+    # and firings edgewise itself skipped for the same reason.
+    skipped_temporal: int = Field(default=0)
+    skipped_local: int = Field(default=0)
+    # The run of the firing in progress (cleared when it finishes).
+    current_run_uid: str | None = Field(default=None, max_length=36)
+    last_executed_at: datetime | None = _ts(nullable=True)
+    armed_at: datetime | None = _ts(nullable=True)
+    armed_until: datetime | None = _ts(nullable=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class ScheduleInput(SQLModel, table=True):
+    """A schedule's normalised, de-duplicated inputs: copied into each firing's run (never into Temporal)."""
+
+    __tablename__ = "schedule_inputs"
+    __table_args__ = (UniqueConstraint("schedule_uid", "index", name="uq_schedule_inputs_schedule_index"),)
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    schedule_uid: str = Field(foreign_key="schedules.uid", max_length=36)
+    index: int
+    input: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    target_key: str = Field(sa_column=Column(Text, nullable=False))
+    custom_data: dict[str, Any] | None = _json()
+
+
+class ScheduleFiring(SQLModel, table=True):
+    """One firing that made a run. The key is the nominal local time (or `once` for a one-shot): a second
+    firing with the same key — a wall time the clocks repeat — makes no second run."""
+
+    __tablename__ = "schedule_firings"
+    schedule_uid: str = Field(foreign_key="schedules.uid", primary_key=True, max_length=36)
+    fire_key: str = Field(primary_key=True, max_length=64)
+    nominal_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    run_uid: str = Field(max_length=36)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

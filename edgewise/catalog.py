@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from edgewise import urls
-from linkedin.protocol import LinkedInAdapter, Page, Record
+from linkedin.protocol import LinkedInAdapter, LinkedInUnavailable, Page, Record, WriteResult
 
 IdentityRule = Literal["any", "direct", "direct_one"]
 InputKind = Literal[
@@ -42,17 +43,30 @@ class ConversationsParams(PagedParams):
     unread_only: bool = False
 
 
+def _not_blank(text: str) -> str:
+    # LinkedIn refuses a message of spaces only: it is an empty message, a 400 here rather than a 424 later.
+    if not text.strip():
+        raise ValueError("must not be empty or only whitespace")
+    return text
+
+
 class ConnectParams(StrictParams):
     message: str | None = Field(default=None, max_length=300)
 
+    @field_validator("message")
+    @classmethod
+    def _blank_note_is_no_note(cls, note: str | None) -> str | None:
+        # LinkedIn sends a note of spaces as a plain invitation: so must the limits (no LK_CONNECTION_NOTES).
+        return note if note and note.strip() else None
+
 
 class MessageParams(StrictParams):
-    message: str = Field(min_length=1, max_length=8000)
+    message: Annotated[str, Field(min_length=1, max_length=8000), AfterValidator(_not_blank)]
 
 
 class InMailParams(StrictParams):
     subject: str | None = Field(default=None, max_length=200)
-    message: str = Field(min_length=1, max_length=2000)
+    message: Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_not_blank)]
 
 
 @dataclass
@@ -112,6 +126,9 @@ class ActionSpec:
     # The pacing class for async work on one account (ARCHITECTURE/API §7): invitation, message, visit, ...
     pacing: str = "read"
     extra_input_fields: tuple[str, ...] = ()
+    # A write LinkedIn cannot de-duplicate (no write token, nothing to read back — a profile visit): after a
+    # lost answer it is not retried, since LinkedIn may have done it already.
+    unkeyed_write: bool = False
 
     def catalog_entry(self) -> dict[str, Any]:
         return {
@@ -304,10 +321,37 @@ async def _visit(ctx: StepContext) -> StepResult:
     return StepResult(outputs=[result.record], usage={"LK_PROFILE_VISITS": 1 if result.sent else 0})
 
 
+async def _pending_invitation_to(adapter: LinkedInAdapter, urn: str) -> WriteResult | None:
+    """After an ambiguous answer: the invitation to `urn` if LinkedIn holds one pending (the newest page of
+    sent invitations is where one just sent is)."""
+    page = await adapter.sent_invitations(0, 100)
+    for item in page.items:
+        person = item.get("person") or {}
+        if person.get("linkedin_profile_urn") == urn:
+            record = {
+                "linkedin_profile_id": person.get("linkedin_profile_id"),
+                "invitation_sent": True,
+                "connected": False,
+                "pending": True,
+                "connection_sent_at": item.get("sent_at"),
+            }
+            return WriteResult(record=record, sent=True)
+    return None
+
+
 async def _connect(ctx: StepContext) -> StepResult:
     urn, _ = await _profile_urn(ctx)
     note = ctx.parameters.get("message")
-    result = await ctx.adapter.connect(urn, note, ctx.write_token)
+    try:
+        result = await ctx.adapter.connect(urn, note, ctx.write_token)
+    except LinkedInUnavailable:
+        # A 5xx or a timeout may come after LinkedIn sent the invitation: read back before anyone writes
+        # again, so it is reported and counted exactly once (an invitation that was pending before this
+        # input would be counted too: the safe side of the limits).
+        found = await _pending_invitation_to(ctx.adapter, urn)
+        if found is None:
+            raise
+        result = found
     usage: dict[str, int] = {}
     if result.sent:
         usage = {"LK_CONNECTION_REQUESTS": 1, "LK_CONNECTION_REQUESTS_WEEKLY": 1}
@@ -316,34 +360,96 @@ async def _connect(ctx: StepContext) -> StepResult:
     return StepResult(outputs=[result.record], usage=usage)
 
 
+async def _sent_by_token(ctx: StepContext, bucket: str) -> StepResult | None:
+    """A retry after a timeout or a 5xx first reads back by the input's token (LinkedIn may have applied the
+    write and lost only its answer): exactly one message per input, counted once. None: not sent yet."""
+    existing = await ctx.adapter.find_message_by_token(ctx.write_token)
+    if existing is None:
+        return None
+    return StepResult(outputs=[existing], usage={bucket: 1})
+
+
 async def _message(ctx: StepContext) -> StepResult:
     urn, _ = await _profile_urn(ctx)
-    # A retry after a timeout first reads back by token: exactly one message per input.
-    existing = await ctx.adapter.find_message_by_token(ctx.write_token)
-    if existing is not None:
-        return StepResult(outputs=[existing], usage={"LK_MESSAGES_SENT": 1})
+    earlier = await _sent_by_token(ctx, "LK_MESSAGES_SENT")
+    if earlier is not None:
+        return earlier
     result = await ctx.adapter.send_message(urn, ctx.parameters["message"], ctx.write_token)
     return StepResult(outputs=[result.record], usage={"LK_MESSAGES_SENT": 1})
 
 
 async def _inmail(ctx: StepContext) -> StepResult:
     urn, _ = await _profile_urn(ctx)
+    earlier = await _sent_by_token(ctx, "LK_INMAILS")
+    if earlier is not None:
+        return earlier
     result = await ctx.adapter.send_inmail(
         urn, ctx.parameters.get("subject"), ctx.parameters["message"], ctx.write_token
     )
-    return StepResult(outputs=[result.record], usage={"LK_INMAILS": 1 if result.sent else 0})
+    # The token is this input's own: a replay is this input's InMail, sent once, not yet counted.
+    return StepResult(outputs=[result.record], usage={"LK_INMAILS": 1})
+
+
+# How far a read-back looks through an invitation listing (100 a page) after an ambiguous answer.
+_READ_BACK_PAGES = 10
+
+
+async def _still_pending(listing: Callable[[int, int], Awaitable[Page]], urn: str) -> bool:
+    """Whether an invitation listing (received or sent, pending only) still holds `urn`."""
+    wanted = urn.rsplit(":", 1)[-1]
+    start: int | None = 0
+    for _ in range(_READ_BACK_PAGES):
+        if start is None:
+            break
+        page = await listing(start, 100)
+        if any(
+            str(item.get("linkedin_invitation_urn", "")).rsplit(":", 1)[-1] == wanted for item in page.items
+        ):
+            return True
+        start = page.next_start
+    return False
+
+
+async def _invitation_action(
+    ctx: StepContext,
+    write: Callable[[], Awaitable[WriteResult]],
+    listing: Callable[[int, int], Awaitable[Page]],
+    *,
+    accepting: bool,
+) -> StepResult:
+    """Accept or withdraw. After an ambiguous answer (a 5xx or a timeout, maybe after LinkedIn acted) the
+    invitation's absence from the pending listing shows it was done: reported and counted once; still
+    pending → the error stands and the write is retried."""
+    urn = ctx.input["linkedin_invitation_urn"]
+    try:
+        result = await write()
+    except LinkedInUnavailable:
+        if await _still_pending(listing, urn):
+            raise
+        record = {
+            "linkedin_invitation_urn": urn,
+            "accepted": accepting,
+            "withdrawn": not accepting,
+            "at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        }
+        result = WriteResult(record=record, sent=True)
+    return StepResult(outputs=[result.record], usage={"LK_INVITATION_ACTIONS": 1 if result.sent else 0})
 
 
 async def _accept(ctx: StepContext) -> StepResult:
-    result = await ctx.adapter.accept_invitation(
-        ctx.input["linkedin_invitation_urn"], ctx.input.get("invitation_secret"), ctx.write_token
-    )
-    return StepResult(outputs=[result.record], usage={"LK_INVITATION_ACTIONS": 1 if result.sent else 0})
+    def write() -> Awaitable[WriteResult]:
+        return ctx.adapter.accept_invitation(
+            ctx.input["linkedin_invitation_urn"], ctx.input.get("invitation_secret"), ctx.write_token
+        )
+
+    return await _invitation_action(ctx, write, ctx.adapter.received_invitations, accepting=True)
 
 
 async def _withdraw(ctx: StepContext) -> StepResult:
-    result = await ctx.adapter.withdraw_invitation(ctx.input["linkedin_invitation_urn"], ctx.write_token)
-    return StepResult(outputs=[result.record], usage={"LK_INVITATION_ACTIONS": 1 if result.sent else 0})
+    def write() -> Awaitable[WriteResult]:
+        return ctx.adapter.withdraw_invitation(ctx.input["linkedin_invitation_urn"], ctx.write_token)
+
+    return await _invitation_action(ctx, write, ctx.adapter.sent_invitations, accepting=False)
 
 
 def _search(kind: str) -> Callable[[StepContext, int, int], Awaitable[Page]]:
@@ -563,6 +669,7 @@ _SPECS: list[ActionSpec] = [
         identity="direct",
         limit_buckets=("LK_PROFILE_VISITS",),
         is_write=True,
+        unkeyed_write=True,
         pacing="visit",
         step=_visit,
     ),
@@ -654,6 +761,7 @@ def units_per_step(spec: ActionSpec, parameters: dict[str, Any]) -> dict[str, in
         units[bucket] = spec.page_size if (spec.page_size and not spec.is_write) else 1
     return units
 
+
 LEVEL_RANK = {"classic": 0, "premium": 1, "sales_navigator": 2}
 
 
@@ -686,10 +794,21 @@ class NormalizedInput:
 
 
 class InputError(ValueError):
-    def __init__(self, field: str, message: str):
+    """A bad input or parameter: `field` names the first; `errors` lists every one found (field, message)."""
+
+    def __init__(self, field: str, message: str, errors: list[dict[str, str]] | None = None):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+        self.errors = errors or [{"field": field, "message": message}]
+
+
+def _field_path(prefix: str, loc: tuple[Any, ...]) -> str:
+    """The contract's path style (API.md §1): `parameters.sections[0]`, not `parameters.sections.0`."""
+    path = prefix
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
 
 
 def normalize_input(spec: ActionSpec, raw: Any, where: str) -> NormalizedInput:
@@ -736,9 +855,17 @@ def validate_parameters(spec: ActionSpec, raw: Any) -> dict[str, Any]:
     try:
         model = spec.parameters_model.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise InputError(f"parameters.{loc}" if loc else "parameters", first["msg"]) from None
+        # Every bad parameter is named at once (a client fixes them in one go), in the contract's path style.
+        errors = [
+            {
+                "field": _field_path("parameters", tuple(e["loc"])),
+                "message": "unknown field"
+                if e["type"] == "extra_forbidden"
+                else str(e["msg"]).removeprefix("Value error, "),
+            }
+            for e in exc.errors()
+        ]
+        raise InputError(errors[0]["field"], errors[0]["message"], errors) from None
     params = model.model_dump(exclude_none=True)
     if spec.max_results is not None:
         params["max_results"] = min(int(params.get("max_results") or spec.max_results), spec.max_results)

@@ -1,6 +1,7 @@
 """The `edgewise` command.
 
     edgewise workspace create --name Acme --admin-email ops@acme.test [--json]
+    edgewise keys generate | rewrap [--dry-run] [--json]
     edgewise api | worker | sandbox | dev | migrate
 
 Configuration comes from the environment (edgewise.config). Bad input prints a message on stderr and
@@ -50,6 +51,51 @@ def _workspace_create(args: argparse.Namespace) -> int:
     else:
         print(f"workspace {created.workspace_uid} created; admin {args.admin_email.strip().lower()}")
         print(f"admin API key (shown once): {created.api_key}")
+    return 0
+
+
+def _keys_generate(_args: argparse.Namespace) -> int:
+    from edgewise.crypto import new_key
+
+    print(new_key())
+    return 0
+
+
+def _keys_rewrap(args: argparse.Namespace) -> int:
+    """Re-seal stored secrets under the first key of EDGEWISE_ENCRYPTION_KEY; exit 1 if any blob could not
+    be opened (then an old key is still needed: do not drop it)."""
+    from db.engine import make_engine
+    from db.migrate import upgrade
+    from edgewise.crypto import load_keyring
+    from edgewise.rewrap import rewrap_all
+
+    settings = get_settings()
+    upgrade(settings.resolved_database_url)
+    keyring = load_keyring(settings)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        reports = rewrap_all(engine, keyring, dry_run=args.dry_run)
+    finally:
+        engine.dispose()
+    unreadable = sum(report.unreadable for report in reports)
+    if args.json:
+        print(json.dumps({
+            "key_id": keyring.primary_key_id.decode(),
+            "dry_run": args.dry_run,
+            "columns": [vars(report) for report in reports],
+        }))
+    else:
+        verb = "would re-seal" if args.dry_run else "re-sealed"
+        print(f"newest key: {keyring.primary_key_id.decode()}")
+        for report in reports:
+            print(
+                f"{report.table}.{report.column}: {verb} {report.rewrapped}, already current "
+                f"{report.current}, unreadable {report.unreadable}, "
+                f"changed meanwhile {report.changed_meanwhile}"
+            )
+    if unreadable:
+        print(f"edgewise: no configured key opens {unreadable} secret(s); keep the old keys", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -106,6 +152,21 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--admin-email", required=True, help="email of the first admin")
     create.add_argument("--json", action="store_true", help='print one JSON line {"workspace_uid", …}')
     create.set_defaults(handler=_workspace_create)
+
+    keys = commands.add_parser("keys", help="encryption keys: generate one, re-seal stored secrets")
+    key_commands = keys.add_subparsers(dest="keys_command", metavar="ACTION")
+    key_commands.required = True
+    key_commands.add_parser("generate", help="print a new 32-byte key (base64)").set_defaults(
+        handler=_keys_generate
+    )
+    rewrap = key_commands.add_parser(
+        "rewrap",
+        help="re-encrypt stored secrets (cookies, webhook secrets, callback headers) with the first key of "
+        "EDGEWISE_ENCRYPTION_KEY, after a rotation",
+    )
+    rewrap.add_argument("--dry-run", action="store_true", help="count only; write nothing")
+    rewrap.add_argument("--json", action="store_true", help="print one JSON line with the counts")
+    rewrap.set_defaults(handler=_keys_rewrap)
 
     commands.add_parser("api", help="serve the HTTP API (API_HOST:API_PORT)").set_defaults(handler=_api)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(handler=_migrate)

@@ -3,6 +3,12 @@
 Keys come from EDGEWISE_ENCRYPTION_KEY (comma-separated, newest first: old keys still decrypt, new writes
 use the first). With none configured, one key is generated once under the data dir, so `make dev` works
 with zero configuration and a restart still decrypts what it stored.
+
+Rotation: every blob names the key that sealed it (`e1.<key id>.<nonce+ciphertext>`), so putting a new key
+first and keeping the old ones after it is all a rotation needs; `edgewise keys rewrap` (edgewise/rewrap.py)
+then re-seals stored blobs under the new key, after which the old key can be dropped. Convention that
+rewrap relies on: an encrypted column is named `*_enc` (or `ciphertext`) and its associated data is the
+row's `uid`.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ from edgewise.config import Settings
 _VERSION = b"e1"
 
 
-def _b64decode_key(text: str) -> bytes:
+def decode_key(text: str) -> bytes:
+    """A 32-byte key from its base64 text (urlsafe or standard, padding optional)."""
     text = text.strip()
     padded = text + "=" * (-len(text) % 4)
     raw = base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_"))
@@ -42,6 +49,25 @@ class Keyring:
     @staticmethod
     def key_id(key: bytes) -> bytes:
         return hashlib.sha256(key).hexdigest()[:8].encode()
+
+    @property
+    def primary_key_id(self) -> bytes:
+        return self.key_id(self.keys[0])
+
+    @staticmethod
+    def blob_key_id(blob: str | bytes) -> bytes:
+        """The id of the key that sealed `blob` (b"" when it is not one of ours)."""
+        raw = blob.encode() if isinstance(blob, str) else blob
+        parts = raw.split(b".", 2)
+        return parts[1] if len(parts) == 3 and parts[0] == _VERSION else b""
+
+    def needs_rewrap(self, blob: str | bytes) -> bool:
+        """Whether `blob` was sealed by a key other than the one new writes use."""
+        return self.blob_key_id(blob) != self.primary_key_id
+
+    def rewrap(self, blob: str, associated: str = "") -> str:
+        """`blob` re-sealed under the primary key (raises ValueError/InvalidTag if no key opens it)."""
+        return self.encrypt(self.decrypt(blob.encode(), associated.encode()), associated.encode()).decode()
 
     def encrypt(self, plaintext: bytes, associated: bytes = b"") -> bytes:
         key = self.keys[0]
@@ -66,16 +92,44 @@ class Keyring:
         return json.loads(self.decrypt(blob.encode(), associated.encode()))
 
 
+def new_key() -> str:
+    """A fresh 32-byte key, base64 (what EDGEWISE_ENCRYPTION_KEY and PAYLOAD_ENCRYPTION_KEYS take)."""
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
+def parse_keys(text: str) -> tuple[bytes, ...]:
+    """A comma-separated key list, newest first (blank entries ignored)."""
+    return tuple(decode_key(part) for part in text.split(",") if part.strip())
+
+
 def load_keyring(settings: Settings) -> Keyring:
-    if settings.encryption_key:
-        return Keyring(tuple(_b64decode_key(part) for part in settings.encryption_key.split(",") if part))
+    if settings.encryption_key.strip():
+        keys = parse_keys(settings.encryption_key)
+        if not keys:
+            raise ValueError("EDGEWISE_ENCRYPTION_KEY lists no key")
+        return Keyring(keys)
     key_file: Path = settings.data_dir / "encryption.key"
     if not key_file.exists():
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        _create_key_file(key_file)
+    return Keyring((decode_key(key_file.read_text()),))
+
+
+def _create_key_file(key_file: Path) -> None:
+    """Write a new key file unless one appears meanwhile. The key is written in full to a private temporary
+    file, then hard-linked into place: a process starting at the same moment (API and worker) either wins
+    the link or reads the winner's complete key — never an empty or half-written file."""
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = key_file.with_name(f"{key_file.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
         with os.fdopen(fd, "w") as handle:
-            handle.write(base64.urlsafe_b64encode(os.urandom(32)).decode())
-    return Keyring((_b64decode_key(key_file.read_text()),))
+            handle.write(new_key())
+        try:
+            os.link(tmp, key_file)
+        except FileExistsError:
+            pass  # another process created it first: use theirs
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 # --- API keys: shown once, stored as SHA-256 (keys are 256-bit random, so a fast hash is safe) ---

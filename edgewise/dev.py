@@ -41,9 +41,17 @@ DEV_ADMIN_EMAIL = "dev@edgewise.local"
 KEY_FILE_NAME = "dev-api-key"
 STOP_TIMEOUT_SECONDS = 15.0
 # The dev server has one history shard whose transfer-queue reader polls at most 20 times a second, so every
-# workflow task waited ~30 ms before dispatch (measured: a trivial workflow 96 ms → 37 ms with this). Dev
-# and tests only; for a production cluster see the README (Operations).
-DEV_SERVER_TUNING = ("--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000")
+# workflow task waited ~30 ms before dispatch (measured: a trivial workflow 96 ms → 37 ms with this).
+# Its SQLite file runs in rollback-journal mode with a sync on every commit; in WAL mode with
+# synchronous=NORMAL (what edgewise's own SQLite database uses) a commit survives a crash of any process and
+# only an OS crash or power loss can drop the last few — measured: server CPU per eagerly started workflow
+# 45 → 25 ms, per update 21 → 14 ms, per signal 17 → 9 ms. Dev and tests only; for a production cluster see
+# the README (Operations).
+DEV_SERVER_TUNING = (
+    "--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000",
+    "--sqlite-pragma", "journal_mode=wal",
+    "--sqlite-pragma", "synchronous=normal",
+)  # fmt: skip
 
 # Names of Temporal's search-attribute types, as `temporal server start-dev --search-attribute` spells them,
 # by their IndexedValueType number.
@@ -148,6 +156,9 @@ def resolve_plan(environ: dict[str, str]) -> DevPlan:
     }
     if not upper.get("ALLOW_PRIVATE_TARGETS"):
         resolved["ALLOW_PRIVATE_TARGETS"] = "true"
+    if not upper.get("CODEC_ALLOW_LOOPBACK"):
+        # The dev server's UI decrypts payloads through the API's codec endpoint from this machine's browser.
+        resolved["CODEC_ALLOW_LOOPBACK"] = "true"
     # One spelling per name, so no child has to guess which of `api_port` and `API_PORT` wins.
     env = {key: value for key, value in env.items() if key.upper() not in resolved}
     env.update(resolved)
@@ -684,6 +695,8 @@ class DevRunner:
             "--port", str(plan.temporal_port),
             "--ui-port", str(plan.temporal_ui_port),
             "--db-filename", str(plan.data_dir / "temporal.db"),
+            # Payloads are encrypted (edgewise/codec.py); the UI shows them through the API's codec endpoint.
+            "--ui-codec-endpoint", f"{plan.api_url}/codec",
             *DEV_SERVER_TUNING,
         ]
         if plan.namespace != "default":

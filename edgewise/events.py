@@ -45,8 +45,9 @@ def build_event_payload(
         "identity_name": identity.name if identity is not None else None,
         "integration_uid": integration.uid,
         "integration_type": integration.type,
-        "status": integration.status,
-        "checkpoint": integration.checkpoint,
+        # A deleted integration has no status any more (API.md §3: "status after: —").
+        "status": None if event == "DELETED" else integration.status,
+        "checkpoint": None if event == "DELETED" else integration.checkpoint,
         "action_to_be_taken": action_to_be_taken,
     }
 

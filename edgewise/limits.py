@@ -1,8 +1,9 @@
 """Smart Limits (API.md §7), pure and deterministic: importable from workflow code.
 
 Nothing here reads the clock or does I/O — every function takes `now` (an aware datetime). The per-account
-workflow (workflows/account.py) keeps the state (`LimitsState`) and calls these; the API uses the same
-functions to validate overrides and to compute effective limits, so both sides agree.
+workflow (workflows/account.py) keeps the state (`LimitsState`) and calls these through the permit decisions
+of edgewise/permit_policy.py; the API uses the same functions to validate overrides and to compute
+effective limits, so both sides agree.
 
 - The bucket table: defaults per LinkedIn level (`None` = unlimited) and the sliding window of each bucket.
 - Overrides: `validate_overrides` (≤ 2× a default, not negative, a known bucket, `null` removes) and

@@ -69,6 +69,27 @@ def components(client: Client, settings: Settings) -> tuple[list[type], list[Any
         connect_activities.announce_connected,
         connect_activities.discard_stash,
     ]
+    # session health (the per-account workflow's periodic probe)
+    from activities.health import HealthActivities
+
+    activities.append(HealthActivities(deps).check_account_health)
+    # credentials logins (the connect workflow's other path)
+    from activities.login import LoginActivities
+
+    logins = LoginActivities(deps)
+    activities += [
+        logins.login_with_credentials,
+        logins.answer_checkpoint,
+        logins.end_login,
+        logins.announce_login_event,
+    ]
+    # schedules (the firing started by each Temporal Schedule)
+    from activities.schedules import ScheduleActivities
+    from workflows.schedule import ScheduleFireWorkflow
+
+    workflows.append(ScheduleFireWorkflow)
+    schedule_activities = ScheduleActivities(deps)
+    activities += [schedule_activities.fire_schedule, schedule_activities.finish_firing]
     return workflows, activities
 
 
@@ -83,3 +104,16 @@ def live_components(client: Client, settings: Settings) -> tuple[list[type], lis
     runs = RunActivities(deps)
     accounts = AccountActivities(deps)
     return [ActionRunWorkflow], [runs.run_live_page, accounts.release_lease]
+
+
+def live_worker_options() -> dict[str, Any]:
+    """Worker options for the live task queue.
+
+    No workflow sandbox: the sandbox re-imports the workflow's module for every new workflow instance, and
+    every live call is a new instance — measured at ~14 % of the API process's CPU per live call. The
+    sandbox is a development-time guard against non-deterministic workflow code; the same `ActionRun` code
+    runs sandboxed on the main task queue (every async run) and in the replay tests, which is where such
+    code would be caught. A live run's workflow is one local activity and a lease release."""
+    from temporalio.worker import UnsandboxedWorkflowRunner
+
+    return {"workflow_runner": UnsandboxedWorkflowRunner()}

@@ -19,7 +19,7 @@ import httpx
 
 from edgewise.config import Settings
 from linkedin.http_adapter import DEFAULT_USER_AGENT, rotated_cookies, shared_client
-from linkedin.protocol import LinkedInUnavailable, SessionCookies
+from linkedin.protocol import LinkedInUnavailable, SessionCookies, Throttled
 
 LoginOutcome = Literal["PASS", "CHALLENGE", "PENDING", "WRONG_CODE", "FAILED"]
 # Why a login failed: the password was wrong, the challenge needs a browser, the checkpoint expired, or the
@@ -72,13 +72,17 @@ class LinkedInLogin:
     async def _post(self, path: str, data: dict[str, str], jsessionid: str) -> httpx.Response:
         client = shared_client(self._base, self._proxy_url, self._timeout)
         try:
-            return await client.post(
+            response = await client.post(
                 self._base + path,
                 data=data,
                 headers={"cookie": f'JSESSIONID="{jsessionid}"', "user-agent": self._user_agent},
             )
         except httpx.HTTPError as exc:
             raise LinkedInUnavailable(f"LinkedIn login is unreachable ({type(exc).__name__})") from None
+        if response.status_code == 429:
+            # Never retried here: a second login is what locks accounts. The caller reports the wait.
+            raise Throttled("LinkedIn throttled the login", retry_after_seconds=_retry_after(response))
+        return response
 
     def _session(self, response: httpx.Response) -> SessionCookies | None:
         fresh = rotated_cookies(response)
@@ -161,6 +165,13 @@ def linkedin_login(
         proxy_url=proxy_url,
         timeout=settings.linkedin_timeout_seconds,
     )
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return max(1.0, float(response.headers.get("retry-after", "60")))
+    except ValueError:
+        return 60.0
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

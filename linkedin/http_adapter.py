@@ -28,6 +28,7 @@ from urllib.parse import quote
 import httpx
 
 from edgewise.config import Settings
+from edgewise.metrics import linkedin_request
 from linkedin.protocol import (
     AccountRestricted,
     AdapterConfig,
@@ -452,6 +453,7 @@ class HttpLinkedInAdapter:
                 ) from None
             except httpx.TransportError as exc:
                 raise LinkedInUnavailable(f"LinkedIn is unreachable ({type(exc).__name__})") from None
+            linkedin_request(method, response.status_code, response.elapsed.total_seconds())
             await self._absorb(response)
             log.debug("linkedin %s %s → %s", method, path.split("?")[0], response.status_code)
             if 200 <= response.status_code < 300:
@@ -623,14 +625,17 @@ class HttpLinkedInAdapter:
             "pending": state in ("PENDING", "ALREADY_PENDING"),
             "connection_sent_at": iso_ms(value.get("sentAt")),
         }
-        return WriteResult(record=record, sent=bool(value.get("sent")) and not value.get("replayed"))
+        # A replay of this token is this input's own invitation (sent once, by an attempt whose answer was
+        # lost): it reports what that attempt did.
+        return WriteResult(record=record, sent=bool(value.get("sent")))
 
     async def _create_message(self, body: dict[str, Any]) -> WriteResult:
         data = await self._call(
             "POST", "/voyager/api/voyagerMessagingDashMessengerMessages?action=createMessage", body=body
         )
         value = data.get("value") or {}
-        return WriteResult(record=sent_message_record(value), sent=not value.get("replayed"))
+        # Created now, or a replay of this token (the same message, sent once): either way it was sent.
+        return WriteResult(record=sent_message_record(value), sent=True)
 
     async def send_message(self, profile_urn: str, text: str, token: str) -> WriteResult:
         return await self._create_message(
@@ -668,7 +673,7 @@ class HttpLinkedInAdapter:
             "withdrawn": bool(value.get("withdrawn")),
             "at": iso_ms(value.get("at")),
         }
-        return WriteResult(record=record, sent=bool(value.get("sent")) and not value.get("replayed"))
+        return WriteResult(record=record, sent=bool(value.get("sent")))  # a replay: what the original did
 
     async def accept_invitation(self, invitation_urn: str, secret: str | None, token: str) -> WriteResult:
         if not secret:
@@ -682,6 +687,24 @@ class HttpLinkedInAdapter:
 
     async def withdraw_invitation(self, invitation_urn: str, token: str) -> WriteResult:
         return await self._invitation_action(invitation_urn, "withdraw", {"trackingId": token})
+
+    async def refresh_session(self) -> bool:
+        """GET /feed/ with the cookies (no CSRF header is checked on a page): a live session answers with its
+        current JSESSIONID, which `_absorb` persists; a dead one loops to the login wall (SessionExpired)."""
+        client = shared_client(self._base, self._config.proxy_url, self._config.timeout_seconds)
+        before = self._cookies.jsessionid
+        headers = {k: v for k, v in self._headers().items() if k in ("cookie", "user-agent")}
+        try:
+            response = await client.get(self._base + "/feed/", headers=headers)
+        except httpx.TimeoutException:
+            raise LinkedInUnavailable("LinkedIn did not answer GET /feed/ in time") from None
+        except httpx.TransportError as exc:
+            raise LinkedInUnavailable(f"LinkedIn is unreachable ({type(exc).__name__})") from None
+        linkedin_request("GET", response.status_code, response.elapsed.total_seconds())
+        await self._absorb(response)
+        if not 200 <= response.status_code < 300:
+            raise refusal(response)
+        return self._cookies.jsessionid != before
 
     async def aclose(self) -> None:
         """Nothing to release: connection pools are shared (see close_pools)."""

@@ -59,8 +59,9 @@ class Page:
 
 @dataclass
 class WriteResult:
-    """Outcome of a write. `sent` is False when LinkedIn did nothing new (already pending/connected, or a
-    replay of the same write token)."""
+    """Outcome of a write. `sent` is False when LinkedIn did nothing (already pending, connected, accepted
+    or withdrawn). A replay of the same write token reports the original write: a token is one run input's,
+    so a replay means an earlier attempt of that input sent it and lost the answer — it still counts once."""
 
     record: Record
     sent: bool = True
@@ -181,6 +182,11 @@ class LinkedInAdapter(Protocol):
     async def accept_invitation(self, invitation_urn: str, secret: str | None, token: str) -> WriteResult: ...
 
     async def withdraw_invitation(self, invitation_urn: str, token: str) -> WriteResult: ...
+
+    async def refresh_session(self) -> bool:
+        """Load a page as a browser would, with the session's `li_at`: LinkedIn answers with the session's
+        current JSESSIONID (persisted through the rotation sink). True when it differs from the one held."""
+        ...
 
     async def aclose(self) -> None: ...
 

@@ -21,7 +21,6 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from db.engine import make_engine
@@ -29,12 +28,15 @@ from db.migrate import upgrade
 from edgewise.config import Settings
 from edgewise.crypto import Keyring, load_keyring
 from edgewise.dev import DEV_SERVER_TUNING
+from edgewise.temporal import data_converter
 from edgewise.workspaces import CreatedWorkspace, create_workspace
 from tests.support.database import fresh_database
 from tests.support.servers import free_port, serve_in_thread
 from workflows import search_attributes
 
 TEST_KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
+# The tests' Temporal client and the API's agree on payload keys: both derive them from TEST_KEY.
+TEST_DATA_CONVERTER = data_converter(Settings.model_validate({"EDGEWISE_ENCRYPTION_KEY": TEST_KEY}))
 
 
 def temporal_cli_path() -> str:
@@ -70,7 +72,8 @@ def sandbox_url(session_tmp: Path) -> Iterator[str]:
 
     state_dir = session_tmp / "sandbox"
     state_dir.mkdir(exist_ok=True)
-    with serve_in_thread(create_app(state_dir=state_dir)) as url:
+    # Three times the contract's accounts: each test takes accounts no other test has used (AccountPool).
+    with serve_in_thread(create_app(state_dir=state_dir, accounts_scale=3)) as url:
         yield url
 
 
@@ -78,7 +81,7 @@ def sandbox_url(session_tmp: Path) -> Iterator[str]:
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli_path(),
-        data_converter=pydantic_data_converter,
+        data_converter=TEST_DATA_CONVERTER,
         search_attributes=search_attributes.ALL,
         dev_server_log_level="error",
         dev_server_extra_args=list(DEV_SERVER_TUNING),

@@ -13,8 +13,9 @@ It owns the account's lease, so that actions on one LinkedIn account never run c
   acquire (an activity retry after a lost answer) safe, and doubles as a heartbeat. Holders must therefore
   be unique per concurrent asker (a run workflow's lane, or `live:{run_uid}`).
 
-Smart Limits (API.md §7; the arithmetic is in edgewise/limits.py) are checked by `_policy_refusal` before
-the lease logic (a holder renewing its own lease is not checked again):
+Smart Limits (API.md §7) are checked before the lease logic (a holder renewing its own lease is not checked
+again). The decisions are edgewise/permit_policy.py's pure functions (`admit`, `reserve`, `release`),
+shared with the 30-day simulation; the arithmetic is in edgewise/limits.py:
 
 - LinkedIn's own throttle (`LINKEDIN_THROTTLED`: every request, every profile). The rest only for requests
   that carry a `demand` (which names the safety profile). In `standard` only: the 2 h cool-down after a
@@ -26,9 +27,17 @@ the lease logic (a holder renewing its own lease is not checked again):
   units; a read (`partial`) may be granted fewer (≥ 1). A refusal names the bucket and `available_at`.
   A refused live caller is never queued (nor kept in line). Profile `unlimited` checks no bucket.
 - A grant reserves its units in the windows at once; `release_lease` settles them to what was `used`
-  (None = as granted), records LinkedIn's throttle, and marks `exhausted_buckets` used up until their
-  window frees. `first_seen_at` (the start of the ramp-up) is when this entity first ran.
+  (None = as granted), counted from the release (LinkedIn saw the write by then), records LinkedIn's
+  throttle, and marks `exhausted_buckets` used up until their window frees. `first_seen_at` (the start of
+  the ramp-up) is when this entity first ran.
 - `limits_view` (query) answers the numbers GET …/limits shows, from the same state.
+
+Session health: once a session is connected (signal `watch_session`) and until a check finds it
+disconnected, the run loop sleeps on a durable timer until the next health check is due
+(`HEALTH_CHECK_INTERVAL_SECONDS` ± `HEALTH_CHECK_JITTER`, learnt from the workers through each report), then
+probes the session through activity `check_account_health` — unless a lease holder is using the session (it
+meets an expiry first-hand). What the probe finds is recorded by the activity (INVALID with AUTH_EXPIRED once
+per expiry, RESTRICTED, or a lifted restriction); the schedule and the last outcome travel in the state.
 
 Every handler is synchronous and tiny (Temporal advises a few updates a second sustained, caps 10 in flight
 and 2,000 per run): the workflow counts what it handled and continues as new every `updates_per_run`
@@ -37,15 +46,18 @@ messages, or sooner when the server suggests it, once no handler is running.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from edgewise import limits as sl
+    from edgewise import permit_policy as policy
+    from edgewise.permit_policy import Admission, limit_views
     from workflows.contracts import (
         AccountWorkflowInput,
         Demand,
@@ -55,6 +67,8 @@ with workflow.unsafe.imports_passed_through():
         LimitsQuery,
         LimitView,
     )
+    from workflows.errors import is_cancellation
+    from workflows.health_check import HealthCheckInput, HealthReport, HealthState, next_delay
 
 # Live callers poll fast (the API waits for the account within a 30 s budget); batch callers wait on
 # durable timers, so they poll slowly.
@@ -74,11 +88,15 @@ DEFAULT_UPDATES_PER_RUN = 500
 MAX_DEMAND_BUCKETS = 20
 MAX_DEMAND_UNITS = 1_000_000
 
+# Session health checks (workflows/health_check.py): the patch that introduced them, and their retries (a
+# failed check is simply tried again at the next due time).
+HEALTH_CHECK_PATCH = "session-health-checks"
+HEALTH_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_attempts=3)
+
 BUSY = "ACCOUNT_BUSY"
-THROTTLED = "LINKEDIN_THROTTLED"
-COOL_DOWN = "COOL_DOWN"
-WORKING_HOURS = "WORKING_HOURS"
-PACING = "PACING"
+
+# limit_views is re-exported: GET …/limits (api/routes/limits.py, activities/accounts.py) uses it.
+__all__ = ["AccountWorkflow", "limit_views"]
 
 
 class HeldLease(BaseModel):
@@ -118,6 +136,8 @@ class AccountState(BaseModel):
     # Informational: how many runs this entity has gone through, and leases granted over its life.
     generation: int = 0
     grants_total: int = 0
+    # Session health: the periodic probe's schedule and last outcome (workflows/health_check.py).
+    health: HealthState = Field(default_factory=HealthState)
 
 
 @workflow.defn
@@ -134,8 +154,13 @@ class AccountWorkflow:
 
     @workflow.run
     async def run(self, input: AccountWorkflowInput) -> None:
-        # Never completes on its own: wait until history should be cut, let handlers finish, carry on.
-        await workflow.wait_condition(self._should_continue_as_new)
+        # Never completes on its own: probe the session on its schedule until history should be cut, let
+        # handlers finish, carry on. (Runs begun before health checks existed keep their old command stream.)
+        if workflow.patched(HEALTH_CHECK_PATCH):
+            while not self._should_continue_as_new():
+                await self._health_step()
+        else:
+            await workflow.wait_condition(self._should_continue_as_new)
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._state.generation += 1
         workflow.continue_as_new(
@@ -147,6 +172,71 @@ class AccountWorkflow:
 
     def _should_continue_as_new(self) -> bool:
         return self._handled >= self._state.updates_per_run or workflow.info().is_continue_as_new_suggested()
+
+    # --- session health ------------------------------------------------------------------------------
+
+    @workflow.signal
+    def watch_session(self) -> None:
+        """A session of this account was connected (activities.accounts.ensure_account_workflow): check its
+        health from now on."""
+        self._handled += 1
+        self._state.health.enabled = True
+
+    async def _health_step(self) -> None:
+        """Wait for the next check (or for continue-as-new), then check. The first step after the session is
+        watched only learns the workers' schedule (no LinkedIn call: it was verified when it connected)."""
+        health = self._state.health
+        if not health.enabled:
+            await workflow.wait_condition(
+                lambda: self._should_continue_as_new() or self._state.health.enabled
+            )
+            return
+        if health.next_check_at is not None:
+            wait = (health.next_check_at - workflow.now()).total_seconds()
+            if wait > 0:
+                try:
+                    await workflow.wait_condition(
+                        self._should_continue_as_new, timeout=timedelta(seconds=wait)
+                    )
+                    return  # time to continue as new; the due time travels in the state
+                except TimeoutError:
+                    pass
+        probe = health.next_check_at is not None and bool(health.interval_seconds)
+        lease = self._state.lease
+        if probe and lease is not None and lease.expires_at > workflow.now():
+            # In use: its holder meets an expiry first-hand (and records it); no need to add a request.
+            self._schedule_health("IN_USE", probed=False)
+            return
+        try:
+            report: HealthReport = await workflow.execute_activity(
+                "check_account_health",
+                HealthCheckInput(linkedin_profile_id=self._profile_id, probe=probe),
+                result_type=HealthReport,
+                start_to_close_timeout=timedelta(seconds=60),
+                schedule_to_close_timeout=timedelta(minutes=5),
+                retry_policy=HEALTH_RETRY,
+            )
+        except ActivityError as exc:
+            if is_cancellation(exc):
+                raise
+            self._schedule_health("ERROR", probed=probe)
+            return
+        health.interval_seconds, health.jitter = report.interval_seconds, report.jitter
+        self._schedule_health(report.outcome, probed=probe)
+        if report.outcome == "NONE":
+            # Disconnected: nothing to watch until a session is connected again (which signals us).
+            health.enabled, health.next_check_at = False, None
+
+    def _schedule_health(self, outcome: str, *, probed: bool) -> None:
+        health = self._state.health
+        now = workflow.now()
+        if probed:
+            health.last_check_at = now
+            health.checks += 1
+        if probed or outcome != "SCHEDULE":
+            health.last_outcome = outcome
+        delay = next_delay(health.interval_seconds, health.jitter, workflow.random().random())
+        health.next_check_at = now + timedelta(seconds=delay)
 
     # --- leases --------------------------------------------------------------------------------------
 
@@ -287,14 +377,11 @@ class AccountWorkflow:
         )
 
     def _release(self, release: LeaseRelease, now: datetime) -> bool:
-        limits = self._state.limits
+        held: policy.Reservation | None = None
         released = False
         lease = self._state.lease
         if lease is not None and lease.lease_id == release.lease_id:
-            self._settle(lease, release.used)
-            if lease.pacing is not None and lease.pace_gap is not None:
-                # The class's next action waits its gap from the end of this one.
-                limits.pace_ready_at[lease.pacing] = now + timedelta(seconds=lease.pace_gap)
+            held = _reservation(lease)
             self._state.lease = None
             released = True
         else:
@@ -303,34 +390,16 @@ class AccountWorkflow:
             if position is not None:
                 self._state.queue.pop(position)
                 released = True
-        # What LinkedIn said holds for the account whatever became of the lease (a late release still tells).
-        if release.throttled_retry_after_seconds is not None:
-            until = now + timedelta(seconds=release.throttled_retry_after_seconds)
-            limits.throttled_until = _later(limits.throttled_until, until)
-            # Only `standard` requests honour the cool-down (checked per request: the release has no profile).
-            limits.cool_down_until = _later(
-                limits.cool_down_until, until + timedelta(seconds=sl.COOL_DOWN_SECONDS)
-            )
-        for bucket in release.exhausted_buckets:
-            window = limits.window(bucket)
-            frees = window.oldest_expiry(now) or now + timedelta(seconds=window.window_seconds)
-            limits.exhausted[bucket] = _later(limits.exhausted.get(bucket), frees)
+        # Settles the lease's units and pacing; what LinkedIn said holds for the account either way.
+        policy.release(
+            self._state.limits,
+            held,
+            now,
+            release.used,
+            release.throttled_retry_after_seconds,
+            release.exhausted_buckets,
+        )
         return released  # False: already released, expired or taken over
-
-    def _settle(self, lease: HeldLease, used: dict[str, int] | None) -> None:
-        """Settle a grant's reservation to what was really used (None: as granted)."""
-        if not lease.counted or lease.units is None or used is None or lease.reserved_slot is None:
-            return
-        limits = self._state.limits
-        for bucket in set(lease.units) | set(used):
-            granted = lease.units.get(bucket, 0)
-            spent = max(0, used.get(bucket, 0))
-            if bucket not in lease.units and bucket not in sl.BUCKETS:
-                continue
-            if spent < granted:
-                limits.window(bucket).remove(lease.reserved_slot, granted - spent)
-            elif spent > granted:
-                limits.window(bucket).add_at_slot(lease.reserved_slot, spent - granted)
 
     def _expire(self, now: datetime) -> None:
         if self._state.lease is not None and self._state.lease.expires_at <= now:
@@ -363,41 +432,7 @@ class AccountWorkflow:
     def _policy_refusal(self, request: LeaseRequest, now: datetime) -> LeaseGrant | Admission | None:
         """Refuse a request before the lease logic (`LeaseGrant(granted=False, reason=…, available_at=…)`),
         or admit it with what a grant would give (`Admission`). None: no Smart Limits asked (no demand)."""
-        limits = self._state.limits
-        if limits.throttled_until is not None and limits.throttled_until > now:
-            return _refuse(THROTTLED, limits.throttled_until, now)
-        demand = request.demand
-        if demand is None:
-            return None
-        standard = demand.profile == "standard"
-        if standard and limits.cool_down_until is not None and limits.cool_down_until > now:
-            return _refuse(COOL_DOWN, limits.cool_down_until, now)
-        if standard and demand.working_hours is not None:
-            opens = sl.next_open(now, demand.working_hours, demand.timezone)
-            if opens is not None:
-                return _refuse(WORKING_HOURS, opens, now)
-        units: dict[str, int] = {}
-        counted = demand.profile != "unlimited"
-        if counted:
-            fitted = _fit(limits, demand, now, self._units_ahead(request))
-            if isinstance(fitted, tuple):
-                bucket, available_at = fitted
-                return _refuse(bucket, available_at, now)
-            units = fitted
-        else:
-            units = {bucket: n for bucket, n in demand.units.items() if n > 0}
-        pacing = demand.pacing if standard else None
-        if pacing is not None:
-            ready = limits.pace_ready_at.get(pacing)
-            if ready is not None and ready > now:
-                return _refuse(PACING, ready, now)
-        return Admission(
-            units=units,
-            counted=counted,
-            promised={b: n for b, n in demand.units.items() if n > 0} if counted else {},
-            pacing=pacing,
-            pace_seconds=sl.pace_range(pacing) if pacing is not None else None,
-        )
+        return policy.admit(self._state.limits, request.demand, now, self._units_ahead(request))
 
     def _units_ahead(self, request: LeaseRequest) -> dict[str, int]:
         """What live callers ahead of this request in line asked for (all of them for a newcomer or batch)."""
@@ -409,40 +444,20 @@ class AccountWorkflow:
         """Reserve the granted units in the windows (they count from the grant) and draw the pacing gap."""
         if admission is None:
             return
-        limits = self._state.limits
-        lease.units = dict(admission.units)
-        lease.counted = admission.counted
-        if admission.counted:
-            lease.reserved_slot = sl.to_slot(now)
-            for bucket, n in admission.units.items():
-                limits.window(bucket).add_at_slot(lease.reserved_slot, n)
-        if admission.pacing is not None:
-            lease.pacing = admission.pacing
-            lease.pace_gap = sl.pace_gap(admission.pacing, workflow.random())
-            lease.pace_seconds = admission.pace_seconds
-            # Should the release never come (the holder died), the gap still runs from the grant.
-            ready = now + timedelta(seconds=lease.pace_gap)
-            limits.pace_ready_at[admission.pacing] = _later(limits.pace_ready_at.get(admission.pacing), ready)
+        held = policy.reserve(self._state.limits, admission, now, workflow.random())
+        lease.units, lease.counted, lease.reserved_slot = held.units, held.counted, held.reserved_slot
+        lease.pacing, lease.pace_gap, lease.pace_seconds = held.pacing, held.pace_gap, held.pace_seconds
 
 
-@dataclass
-class Admission:
-    """What a request passing the Smart Limits gets if it is granted now."""
-
-    units: dict[str, int]  # granted units per bucket
-    counted: bool  # reserved in the windows (False in the `unlimited` profile)
-    promised: dict[str, int]  # what the request asked (kept for it while it waits in line)
-    pacing: str | None = None
-    pace_seconds: tuple[float, float] | None = None
-
-
-def _refuse(reason: str, available_at: datetime, now: datetime) -> LeaseGrant:
-    wait = max((available_at - now).total_seconds(), 0.05)
-    return LeaseGrant(granted=False, retry_after_seconds=wait, reason=reason, available_at=available_at)
-
-
-def _later(current: datetime | None, candidate: datetime) -> datetime:
-    return candidate if current is None or candidate > current else current
+def _reservation(lease: HeldLease) -> policy.Reservation:
+    return policy.Reservation(
+        units=lease.units,
+        counted=lease.counted,
+        reserved_slot=lease.reserved_slot,
+        pacing=lease.pacing,
+        pace_gap=lease.pace_gap,
+        pace_seconds=lease.pace_seconds,
+    )
 
 
 def _units_waiting(tickets: list[Ticket]) -> dict[str, int]:
@@ -451,100 +466,6 @@ def _units_waiting(tickets: list[Ticket]) -> dict[str, int]:
         for bucket, n in ticket.units.items():
             total[bucket] = total.get(bucket, 0) + n
     return total
-
-
-def _limit_of(demand_limits: dict[str, int | None], bucket: str) -> int | None:
-    """The asker's effective limit; a bucket it left out gets the classic default (unknown: unlimited)."""
-    if bucket in demand_limits:
-        return demand_limits[bucket]
-    return sl.default_limit(bucket, None) if bucket in sl.BUCKETS else None
-
-
-def _fit(
-    limits: sl.LimitsState, demand: Demand, now: datetime, pending: dict[str, int]
-) -> dict[str, int] | tuple[str, datetime]:
-    """The units each bucket can grant now, or the refusing bucket and when it frees (the latest of those
-    refusing). A write needs all its units; a read may be cut, to at least 1."""
-    granted: dict[str, int] = {}
-    refusals: list[tuple[str, datetime]] = []
-    for bucket, need in demand.units.items():
-        if need <= 0:
-            continue
-        window = limits.peek(bucket)
-        exhausted = limits.exhausted.get(bucket)
-        if exhausted is not None and exhausted > now:
-            refusals.append((bucket, exhausted))
-            continue
-        limit = _limit_of(demand.limits, bucket)
-        allowed = sl.ramped(limit, limits.first_seen_at, now, demand.profile)
-        if allowed is None:
-            granted[bucket] = need
-            continue
-        free = allowed - window.consumed(now) - pending.get(bucket, 0)
-        if free >= need:
-            granted[bucket] = need
-        elif demand.partial and free >= 1:
-            granted[bucket] = free
-        else:
-            at_least = 1 if demand.partial else need
-            when = sl.limit_available_at(
-                window, limit, at_least, pending.get(bucket, 0), now, limits.first_seen_at, demand.profile
-            )
-            refusals.append((bucket, when or now + timedelta(seconds=window.window_seconds)))
-    if refusals:
-        return max(refusals, key=lambda r: r[1])
-    return granted
-
-
-def limit_views(
-    limits: sl.LimitsState, query: LimitsQuery, now: datetime, pending: dict[str, int] | None = None
-) -> list[LimitView]:
-    """Each bucket of `query.limits` as the next request would find it: `max_limit` ramped, `consumed` in
-    the window (reservations included), `remaining` after what callers in line were promised."""
-    views: list[LimitView] = []
-    for bucket, limit in query.limits.items():
-        window = limits.peek(bucket)
-        consumed = window.consumed(now)
-        if query.profile == "unlimited":
-            views.append(
-                LimitView(
-                    slug=bucket,
-                    max_limit=None,
-                    consumed=consumed,
-                    remaining=None,
-                    window_seconds=window.window_seconds,
-                    has_reached_limit=False,
-                    available_at=None,
-                )
-            )
-            continue
-        allowed = sl.ramped(limit, limits.first_seen_at, now, query.profile)
-        waiting = (pending or {}).get(bucket, 0)
-        exhausted = limits.exhausted.get(bucket)
-        available_at: datetime | None = None
-        if exhausted is not None and exhausted > now:
-            remaining: int | None = 0
-            available_at = exhausted
-        elif allowed is None:
-            remaining = None
-        else:
-            remaining = max(0, allowed - consumed - waiting)
-            if remaining == 0:
-                available_at = sl.limit_available_at(
-                    window, limit, 1, waiting, now, limits.first_seen_at, query.profile
-                )
-        views.append(
-            LimitView(
-                slug=bucket,
-                max_limit=allowed,
-                consumed=consumed,
-                remaining=remaining,
-                window_seconds=window.window_seconds,
-                has_reached_limit=remaining == 0,
-                available_at=available_at,
-            )
-        )
-    return views
 
 
 def _validate_demand(demand: Demand) -> None:

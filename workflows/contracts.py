@@ -139,9 +139,12 @@ class AccountWorkflowInput(BaseModel):
 class ConnectInput(BaseModel):
     workspace_uid: str
     identity_uid: str
-    # The SecretStash row holding the cookies (or the password) — the secret itself never enters history.
+    # Cookies: the SecretStash row holding them; credentials: the PendingLogin row holding the password.
+    # The secret itself never enters history.
     stash_uid: str
     method: Literal["cookies", "credentials"] = "cookies"
+    # Credentials: how long a verification checkpoint waits for its code (API.md §3: 10 minutes).
+    checkpoint_ttl_seconds: float = 600.0
 
 
 class ConnectOutcome(BaseModel):
@@ -262,8 +265,14 @@ class DeliveryInput(BaseModel):
     )
     max_age_seconds: float = 86400.0
     # Set by the workflow for each attempt: when this attempt fails, the next one is due then; None → this
-    # is the last attempt (a failure makes the delivery FAILED).
+    # is the last attempt (a failure makes the delivery FAILED). Used by rounds started before
+    # `retry_in_seconds` existed.
     next_attempt_at: datetime | None = None
+    # Set for each attempt: when it fails, the next one is due this long after it ended (not after it
+    # started: a 10 s timeout is still followed by the plan's wait), unless that is past `deadline` (the
+    # first attempt + max_age_seconds): then this attempt was the last.
+    retry_in_seconds: float | None = None
+    deadline: datetime | None = None
 
 
 class DeliveryStep(BaseModel):
@@ -271,6 +280,8 @@ class DeliveryStep(BaseModel):
     failed_permanently: bool = False
     http_status: int | None = None
     error: str | None = None
+    # When the next attempt is due (recorded on the delivery); None once the delivery is settled.
+    next_attempt_at: datetime | None = None
 
 
 TERMINAL_RUN_STATUSES = frozenset({"SUCCEEDED", "FAILED", "PARTIAL_SUCCEEDED"})

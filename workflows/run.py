@@ -87,6 +87,10 @@ class ActionRunWorkflow:
         )
         batches_done = inp.batches_done
         while True:
+            # A resume counts from the moment this round starts planning: one that arrives while it plans,
+            # runs or settles (a reconnect requeues BLOCKED inputs, then signals) starts another round
+            # instead of being lost before the wait below.
+            seen = self._wakeups
             plan: RunPlan = await workflow.execute_activity(
                 "plan_run",
                 ref,
@@ -114,8 +118,8 @@ class ActionRunWorkflow:
                 workflow.continue_as_new(inp.model_copy(update={"batches_done": batches_done}))
             if settled.runnable and not self._stopped:
                 continue
-            # STOPPED, or BLOCKED with nothing runnable: wait, durably, for a resume.
-            seen = self._wakeups
+            # STOPPED, or BLOCKED with nothing runnable: wait, durably, for a resume (or go on at once when
+            # one came during this round).
             await workflow.wait_condition(lambda seen=seen: self._wakeups > seen)  # type: ignore[misc]
 
     async def _settle(self, ref: RunRef) -> SettleResult:
@@ -217,6 +221,7 @@ class ActionRunWorkflow:
             await workflow.sleep(timedelta(seconds=wait))
             return
         until = grant.available_at or (workflow.now() + timedelta(seconds=wait))
+        resumes = self._wakeups
         self._waiting[lane_index] = until
         if self._waiting.keys() >= self._active_lanes and not self._postponed:
             self._postponed = True
@@ -229,10 +234,14 @@ class ActionRunWorkflow:
                 retry_policy=_QUICK,
             )
             self._set_status("SCHEDULED")
-        # Durable: a wait of days survives worker and server restarts.
+        # Durable: a wait of days survives worker and server restarts. A resume (the integration is VALID
+        # again after inputs were held BLOCKED meanwhile) wakes the lane early: it asks again, and a limit
+        # still refusing shows its inputs SCHEDULED again instead of leaving them QUEUED behind this timer.
         remaining = max((until - workflow.now()).total_seconds(), 1.0)
         try:
-            await workflow.wait_condition(lambda: self._stopped, timeout=timedelta(seconds=remaining))
+            await workflow.wait_condition(
+                lambda: self._stopped or self._wakeups > resumes, timeout=timedelta(seconds=remaining)
+            )
         except TimeoutError:
             pass  # the refusal has lifted
         self._waiting.pop(lane_index, None)

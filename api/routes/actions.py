@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
+from activities import live_handoff
 from api import run_service
 from api.deps import CurrentMember, EngineDep, KeyringDep, SettingsDep, TemporalClientDep
 from api.errors import error_responses
@@ -35,7 +36,7 @@ from edgewise.cursors import open_cursor, sign_cursor
 from edgewise.errors import ApiError
 from edgewise.timeutil import iso_z, utcnow
 from workflows import search_attributes as sa
-from workflows.contracts import LiveRunResult, RunWorkflowInput, run_workflow_id
+from workflows.contracts import RunWorkflowInput, run_workflow_id
 
 router = APIRouter(tags=["actions"])
 
@@ -178,39 +179,22 @@ async def run_live(
         item = normalize_input(spec, body.input, "input")
     except InputError as exc:
         raise run_service.validation_error([{"field": exc.field, "message": exc.message}]) from None
-    page_state: dict[str, Any] | None = None
-    produced = 0
-    with Session(engine) as session:
-        selected = run_service.check_identities(
-            session, member.workspace_uid, spec, body.identity_mode, body.identity_ids
-        )
-        if cursor is not None:
-            try:
-                pinned = open_cursor(keyring, member.workspace_uid, cursor)
-            except ValueError as exc:
-                raise run_service.validation_error([{"field": "cursor", "message": str(exc)}]) from None
-            if (pinned.get("a"), pinned.get("t"), pinned.get("p"), pinned.get("sel")) != (
-                slug,
-                item.target_key,
-                _params_hash(parameters),
-                _selection_key(body),
-            ):
-                raise run_service.validation_error(
-                    [
-                        {
-                            "field": "cursor",
-                            "message": "cursor was issued for another action, input, parameters or identity",
-                        }
-                    ]
-                )
-            # The cursor pins the account of the first page; a managed call stays managed (pool, 1.5×).
-            pinned_mode = "managed" if selected.mode == "managed" else "direct"
-            selected = run_service.SelectedIdentities([str(pinned["i"])], pinned_mode)
-            page_state, produced = pinned.get("s"), int(pinned.get("n", 0))
-        target = run_service.choose_live_identity(session, member.workspace_uid, spec, selected, settings)
+    selected, target, page_state, produced = await run_in_threadpool(
+        _live_target_with_egress,
+        engine,
+        keyring,
+        settings,
+        member,
+        spec,
+        slug,
+        body,
+        item,
+        parameters,
+        cursor,
+    )
     if len(target.usable) > 1:
         target = await _most_remaining_budget(client, settings, engine, spec, parameters, target.usable)
-    with Session(engine, expire_on_commit=False) as session:
+    with Session(engine, expire_on_commit=False) as session:  # db: thread pool only
         replay = await run_in_threadpool(idem.begin, session, member.workspace_uid)
         await run_in_threadpool(session.commit)  # the key stays claimed (pending) while the call runs
     if replay is not None:
@@ -242,6 +226,80 @@ async def run_live(
         _store_idempotent, engine, idem, response.status_code, response, dict(response.headers)
     )
     return response
+
+
+def _live_target_with_egress(
+    engine: Any,
+    keyring: Any,
+    settings: Settings,
+    member: Any,
+    spec: ActionSpec,
+    slug: str,
+    body: LiveRunBody,
+    item: Any,
+    parameters: dict[str, Any],
+    cursor: str | None,
+) -> tuple[run_service.SelectedIdentities, run_service.LiveTarget, dict[str, Any] | None, int]:
+    """`_live_target`; when egress is required and the named identities hold no proxy yet (one was freed
+    since they were created), they get one now — in its own transaction — and the choice is made again."""
+    args = (engine, keyring, settings, member, spec, slug, body, item, parameters, cursor)
+    try:
+        return _live_target(*args)
+    except ApiError as exc:
+        if exc.label != "NO_EGRESS_AVAILABLE" or cursor is not None or not body.identity_ids:
+            raise
+        from edgewise.egress import ensure_egress
+
+        if not any([ensure_egress(engine, settings, uid) for uid in body.identity_ids]):
+            raise
+    return _live_target(*args)
+
+
+def _live_target(
+    engine: Any,
+    keyring: Any,
+    settings: Settings,
+    member: Any,
+    spec: ActionSpec,
+    slug: str,
+    body: LiveRunBody,
+    item: Any,
+    parameters: dict[str, Any],
+    cursor: str | None,
+) -> tuple[run_service.SelectedIdentities, run_service.LiveTarget, dict[str, Any] | None, int]:
+    """Which identities the call may use (the cursor pins the first page's) and the one it runs as.
+    Blocking database work: called through the thread pool, never on the event loop."""
+    page_state: dict[str, Any] | None = None
+    produced = 0
+    with Session(engine) as session:
+        selected = run_service.check_identities(
+            session, member.workspace_uid, spec, body.identity_mode, body.identity_ids
+        )
+        if cursor is not None:
+            try:
+                pinned = open_cursor(keyring, member.workspace_uid, cursor)
+            except ValueError as exc:
+                raise run_service.validation_error([{"field": "cursor", "message": str(exc)}]) from None
+            if (pinned.get("a"), pinned.get("t"), pinned.get("p"), pinned.get("sel")) != (
+                slug,
+                item.target_key,
+                _params_hash(parameters),
+                _selection_key(body),
+            ):
+                raise run_service.validation_error(
+                    [
+                        {
+                            "field": "cursor",
+                            "message": "cursor was issued for another action, input, parameters or identity",
+                        }
+                    ]
+                )
+            # The cursor pins the account of the first page; a managed call stays managed (pool, 1.5×).
+            pinned_mode = "managed" if selected.mode == "managed" else "direct"
+            selected = run_service.SelectedIdentities([str(pinned["i"])], pinned_mode)
+            page_state, produced = pinned.get("s"), int(pinned.get("n", 0))
+        target = run_service.choose_live_identity(session, member.workspace_uid, spec, selected, settings)
+    return selected, target, page_state, produced
 
 
 def _store_idempotent(engine: Any, idem: Any, status: int, outcome: Any, headers: dict[str, str]) -> None:
@@ -291,7 +349,7 @@ async def _execute_live(
     """Take the account's lease, create the LIVE run, start its workflow and wait for the page."""
     assert target.integration.linkedin_profile_id is not None
     from activities.permits import build_demand
-    from api.leases import acquire_live_lease, release_live_lease
+    from api.leases import acquire_live_lease
     from db.models import new_uid
 
     timing = LiveTiming()
@@ -303,6 +361,52 @@ async def _execute_live(
         grant = await acquire_live_lease(
             client, settings, target.integration.linkedin_profile_id, f"live:{run_uid}", demand=demand
         )
+    with live_handoff.expect(run_uid) as handed_over:
+        return await _start_and_wait_live(
+            request,
+            member,
+            settings,
+            keyring,
+            client,
+            engine,
+            spec,
+            body,
+            item,
+            parameters,
+            selected,
+            target,
+            page_state,
+            produced,
+            run_uid,
+            grant,
+            timing,
+            handed_over,
+        )
+
+
+async def _start_and_wait_live(
+    request: Request,
+    member: Any,
+    settings: Settings,
+    keyring: Any,
+    client: Client,
+    engine: Any,
+    spec: ActionSpec,
+    body: LiveRunBody,
+    item: Any,
+    parameters: dict[str, Any],
+    selected: run_service.SelectedIdentities,
+    target: run_service.LiveTarget,
+    page_state: dict[str, Any] | None,
+    produced: int,
+    run_uid: str,
+    grant: Any,
+    timing: LiveTiming,
+    handed_over: asyncio.Future[live_handoff.HandOff],
+) -> JSONResponse:
+    from api.leases import release_live_lease
+
+    assert target.integration.linkedin_profile_id is not None
     try:
         with timing.phase("db"):
             run = await run_in_threadpool(
@@ -335,19 +439,28 @@ async def _execute_live(
         raise
     try:
         with timing.phase("workflow"):
-            result: LiveRunResult = await asyncio.wait_for(
-                handle.result(), timeout=settings.live_timeout_seconds
+            handoff = await asyncio.wait_for(
+                _first_result(handed_over, handle), timeout=settings.live_timeout_seconds
             )
     except TimeoutError:
         fresh, _ = await run_in_threadpool(_read_live_run, engine, run_uid)
         return JSONResponse(run_out(fresh), status_code=202, headers={"X-Run-Uid": run_uid})
     headers = {"X-Run-Uid": run_uid}
+    result = handoff.result
     timing.inner = dict(result.timing or {})
     if result.error is not None:
         raise _live_error(result.error, {**headers, "Server-Timing": timing.header()})
-    with timing.phase("db"):
-        fresh, rows = await run_in_threadpool(_read_live_run, engine, run_uid)
-    next_state = (fresh.live_page or {}).get("next_page_state")
+    if handoff.page is not None:
+        rows, next_state, next_produced = (
+            handoff.page.outputs,
+            handoff.page.next_page_state,
+            handoff.page.next_produced,
+        )
+    else:
+        with timing.phase("db"):
+            fresh, rows = await run_in_threadpool(_read_live_run, engine, run_uid)
+        next_state = (fresh.live_page or {}).get("next_page_state")
+        next_produced = int((fresh.live_page or {}).get("next_produced", 0))
     if next_state is not None:
         token = sign_cursor(
             keyring,
@@ -359,7 +472,7 @@ async def _execute_live(
                 "p": _params_hash(parameters),
                 "i": target.identity_uid,
                 "s": next_state,
-                "n": int((fresh.live_page or {}).get("next_produced", 0)),
+                "n": next_produced,
             },
             LIVE_CURSOR_TTL_SECONDS,
         )
@@ -367,8 +480,36 @@ async def _execute_live(
             f"{_base_url(request, settings)}/v1/actions/{spec.slug}/run/live?cursor={quote(token)}"
         )
     headers["Server-Timing"] = timing.header()
-    managed = fresh.identity_mode == "managed"
+    managed = selected.mode == "managed"
     return JSONResponse([output_out(r, managed=managed) for r in rows], status_code=200, headers=headers)
+
+
+# When the run started eagerly here, its page runs in this process and hands its result over: Temporal's
+# result long poll (a history read on the server) is only opened if the hand-off is late — a failing page
+# (the workflow fails once its retries are spent) or a slow LinkedIn.
+_RESULT_POLL_AFTER_SECONDS = 1.0
+
+
+async def _first_result(
+    handed_over: asyncio.Future[live_handoff.HandOff], handle: Any
+) -> live_handoff.HandOff:
+    """The page activity's hand-off in this process (activities/live_handoff.py), or the workflow's own
+    result when the run was served elsewhere — whichever comes first."""
+    if getattr(handle, "__temporal_eagerly_started", False):
+        done, _ = await asyncio.wait({handed_over}, timeout=_RESULT_POLL_AFTER_SECONDS)
+        if done:
+            return handed_over.result()
+    completed = asyncio.ensure_future(handle.result())
+    try:
+        done, _ = await asyncio.wait({handed_over, completed}, return_when=asyncio.FIRST_COMPLETED)
+        if handed_over in done:
+            return handed_over.result()
+        return live_handoff.HandOff(completed.result())
+    finally:
+        if not completed.done():
+            completed.cancel()
+        elif not completed.cancelled():
+            completed.exception()  # retrieved: a failure after the hand-off is the workflow's to report
 
 
 def _insert_live_run(
@@ -511,7 +652,7 @@ async def run_async(
 
     # The rows commit only once Temporal has accepted the workflow: a failed start leaves nothing behind,
     # and the workflow's first activity waits (retries) until it can see its run.
-    with Session(engine, expire_on_commit=False) as session:
+    with Session(engine, expire_on_commit=False) as session:  # db: thread pool only
         try:
             prepared = await run_in_threadpool(prepare, session)
             if isinstance(prepared, Response):

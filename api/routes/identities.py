@@ -14,12 +14,14 @@ from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from api import hooks
-from api.deps import CurrentMember, DbSession, OpsMember, get_or_404
+from api.deps import CurrentMember, DbSession, OpsMember, SettingsDep, get_or_404
 from api.errors import error_responses
 from api.idempotency import IdempotencyDep
+from api.login_service import abandon
 from api.pagination import LIST_RESPONSES, PageDep, paginate
 from api.schemas import DEFAULT_WORKING_HOURS, IdentityCreate, IdentityOut, IdentityUpdate, identity_out
-from db.models import Identity, Integration
+from db.models import Identity, Integration, PendingLogin
+from edgewise.egress import assign_egress, load_pool, release_egress
 from edgewise.errors import bad_input
 from edgewise.timeutil import utcnow
 
@@ -49,7 +51,7 @@ def _out(session: Session, identity: Identity) -> dict[str, Any]:
 
 @router.post("", status_code=201, response_model=IdentityOut, summary="Create an identity (ops)")
 def create_identity(
-    body: IdentityCreate, member: OpsMember, session: DbSession, idem: IdempotencyDep
+    body: IdentityCreate, member: OpsMember, session: DbSession, idem: IdempotencyDep, settings: SettingsDep
 ) -> Response:
     if (replay := idem.begin(session, member.workspace_uid)) is not None:
         return replay
@@ -68,6 +70,7 @@ def create_identity(
     )
     session.add(identity)
     session.flush()
+    assign_egress(session, identity, load_pool(settings))  # its own proxy for life, when one is free
     return idem.respond(session, 201, identity_out(identity, []))
 
 
@@ -116,11 +119,14 @@ def update_identity(uid: str, body: IdentityUpdate, member: OpsMember, session: 
     return _out(session, identity)
 
 
-def _soft_delete(session: Session, uid: str, workspace_uid: str) -> None:
+def _soft_delete(session: Session, uid: str, workspace_uid: str) -> str | None:
+    """Delete the identity, erase its integration's session and end a login in progress (its password and
+    checkpoint cookie go with its row). Returns that login's workflow id, to be told it is over."""
     identity = get_or_404(session, Identity, uid, workspace_uid, what="identity")
     now = utcnow()
     identity.deleted_at = now
     identity.updated_at = now
+    release_egress(session, identity, now)  # not handed to another identity for 30 days
     session.add(identity)
     for integration in live_integrations(session, [uid])[uid]:
         integration.deleted_at = now
@@ -129,8 +135,13 @@ def _soft_delete(session: Session, uid: str, workspace_uid: str) -> None:
         integration.user_agent = None
         integration.checkpoint = None
         session.add(integration)
+    pending = session.exec(select(PendingLogin).where(PendingLogin.identity_uid == uid)).first()
+    login_workflow_id = pending.workflow_id if pending is not None else None
+    if pending is not None:
+        session.delete(pending)
     # Committed before the hook, so what it starts (events, stopping runs) sees the deletion.
     session.commit()
+    return login_workflow_id
 
 
 @router.delete(
@@ -140,6 +151,8 @@ def _soft_delete(session: Session, uid: str, workspace_uid: str) -> None:
     summary="Delete an identity (ops): disconnects its integration, stops its runs, cancels its schedules",
 )
 async def delete_identity(uid: str, member: OpsMember, session: DbSession, request: Request) -> Response:
-    await run_in_threadpool(_soft_delete, session, uid, member.workspace_uid)
+    login_workflow_id = await run_in_threadpool(_soft_delete, session, uid, member.workspace_uid)
+    if login_workflow_id is not None and request.app.state.temporal_client is not None:
+        await abandon(request.app.state.temporal_client, login_workflow_id)
     await hooks.on_identity_deleted(request.app.state, member.workspace_uid, uid)
     return Response(status_code=204)

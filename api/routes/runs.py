@@ -241,8 +241,12 @@ async def stop_run(
     await run_in_threadpool(_stop_rows, engine, member.workspace_uid, uid)
     await signal_run(client, uid, "stop")
     await run_in_threadpool(refresh_run, engine, uid)
+    return await run_in_threadpool(_run_view, engine, member.workspace_uid, uid)
+
+
+def _run_view(engine: Any, workspace_uid: str, uid: str) -> dict[str, Any]:
     with Session(engine) as session:
-        return run_out(_get_run(session, member.workspace_uid, uid))
+        return run_out(_get_run(session, workspace_uid, uid))
 
 
 def _stop_rows(engine: Any, workspace_uid: str, uid: str) -> None:
@@ -265,8 +269,16 @@ async def resume_run(
     uid: str, member: CurrentMember, settings: SettingsDep, engine: EngineDep, client: TemporalClientDep
 ) -> dict[str, Any]:
     _require_writer(member)
+    await run_in_threadpool(_resume_rows, engine, member.workspace_uid, uid)
+    await signal_run(client, uid, "resume")
+    await run_in_threadpool(refresh_run, engine, uid)
+    return await run_in_threadpool(_run_view, engine, member.workspace_uid, uid)
+
+
+def _resume_rows(engine: Any, workspace_uid: str, uid: str) -> None:
+    """Back to QUEUED, if some identity of the run can work on it (blocking: through the thread pool)."""
     with session_scope(engine) as session:
-        run = _get_run(session, member.workspace_uid, uid)
+        run = _get_run(session, workspace_uid, uid)
         if run.status in TERMINAL_RUN_STATES:
             raise ApiError("CONFLICT", f"run is {run.status}; a finished run cannot be resumed")
         if run.status not in ("STOPPED", "BLOCKED") and not run.stopped:
@@ -298,7 +310,3 @@ async def resume_run(
             .values(status="QUEUED", error=None)
         )
         session.add(run)
-    await signal_run(client, uid, "resume")
-    await run_in_threadpool(refresh_run, engine, uid)
-    with Session(engine) as session:
-        return run_out(_get_run(session, member.workspace_uid, uid))

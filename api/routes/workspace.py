@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -21,7 +21,7 @@ from api.schemas import (
     workspace_out,
 )
 from db.models import LedgerEntry, Workspace
-from edgewise.crypto import new_webhook_secret
+from edgewise import webhooks
 from edgewise.errors import ApiError, bad_input
 from edgewise.targets import validate_target_url
 from edgewise.timeutil import iso_z, parse_rfc3339, utcnow
@@ -30,9 +30,6 @@ from edgewise.workspaces import workspace_secret
 router = APIRouter(
     prefix="/v1/workspace", tags=["workspace"], responses=error_responses(400, 401, 403, 413, 415)
 )
-
-# After a rotation, deliveries are signed with both secrets for this long (API.md §2).
-PREVIOUS_SECRET_TTL = timedelta(hours=24)
 
 
 def _workspace(session: Session, uid: str, *, for_update: bool = False) -> Workspace:
@@ -85,13 +82,7 @@ def delete_webhook(member: AdminMember, session: DbSession) -> Response:
 )
 def rotate_secret(member: AdminMember, session: DbSession, keyring: KeyringDep) -> dict[str, Any]:
     workspace = _workspace(session, member.workspace_uid, for_update=True)
-    secret = new_webhook_secret()
-    now = utcnow()
-    # The blob is bound to the workspace uid (associated data), so it moves over as is.
-    workspace.previous_secret_enc = workspace.secret_enc
-    workspace.previous_secret_expires_at = now + PREVIOUS_SECRET_TTL
-    workspace.secret_enc = keyring.encrypt_json(secret, associated=workspace.uid)
-    workspace.updated_at = now
+    secret = webhooks.rotate_secret(keyring, workspace)
     session.add(workspace)
     return {"secret": secret}
 

@@ -19,12 +19,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("SANDBOX_PORT", "8100")))
     parser.add_argument("--state-dir", type=Path, default=Path(".data/sandbox"))
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--accounts-scale", type=int, default=1, help="multiply the contract's account counts (tests)"
+    )
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "warning").lower())
     args = parser.parse_args(argv)
     # One process on purpose: the state mirror lives in memory. No access log: it costs throughput and
     # would print nothing a test needs.
     uvicorn.run(
-        create_app(state_dir=args.state_dir, seed=args.seed),
+        create_app(state_dir=args.state_dir, seed=args.seed, accounts_scale=args.accounts_scale),
         host=args.host,
         port=args.port,
         log_level=args.log_level,

@@ -23,8 +23,8 @@ from linkedin.sandbox.world import build_world
 from linkedin.sandbox.writes import Writes
 
 
-def create_app(state_dir: Path, seed: int = 7) -> FastAPI:
-    sb = Sandbox.build(build_world(seed), Store(Path(state_dir)))
+def create_app(state_dir: Path, seed: int = 7, accounts_scale: int = 1) -> FastAPI:
+    sb = Sandbox.build(build_world(seed, accounts_scale), Store(Path(state_dir)))
     writes = Writes(sb)
     logins = Logins(sb.world, sb.store, sb.clock)
 
@@ -55,4 +55,9 @@ def create_app(state_dir: Path, seed: int = 7) -> FastAPI:
     app.include_router(messaging.router(sb, writes))
     app.include_router(login.router(logins))
     app.include_router(control.router(sb, writes, logins))
+
+    @app.get("/feed/", include_in_schema=False)
+    async def feed(request: Request) -> Response:
+        return sb.gate.page(request)
+
     return app

@@ -1,7 +1,8 @@
 """The sandbox's injectable clock: real time plus a persisted offset.
 
 Every window the sandbox enforces (request rate, invitation and message tolerances, the note limit,
-checkpoint expiry) reads this clock, so tests can simulate days or weeks in seconds.
+checkpoint expiry) reads this clock, so tests can simulate days or weeks in seconds. An in-process caller
+may also freeze it at an instant (`freeze`), as the Smart Limits simulation does.
 """
 
 from __future__ import annotations
@@ -19,13 +20,22 @@ class Clock:
     def __init__(self, offset_ms: int = 0, on_change: Callable[[int], None] | None = None):
         self._offset_ms = offset_ms
         self._on_change = on_change
+        self._frozen_ms: int | None = None
 
     @property
     def offset_ms(self) -> int:
         return self._offset_ms
 
     def now_ms(self) -> int:
-        return int(time.time() * 1000) + self._offset_ms
+        frozen = self._frozen_ms
+        return frozen if frozen is not None else int(time.time() * 1000) + self._offset_ms
+
+    def freeze(self, at_ms: int | None) -> None:
+        """Stop the clock at `at_ms` (epoch milliseconds); None lets it run again. In memory only (nothing is
+        persisted), for a simulation that drives an in-process sandbox (edgewise/simulation): every request
+        then sees exactly the simulated instant, however long the real one takes, and setting it costs no
+        request and no write. Setting, advancing or resetting the clock unfreezes it."""
+        self._frozen_ms = at_ms
 
     def set_now(self, when: datetime) -> None:
         self._set_offset(int(when.timestamp() * 1000) - int(time.time() * 1000))
@@ -37,6 +47,7 @@ class Clock:
         self._set_offset(0)
 
     def _set_offset(self, offset_ms: int) -> None:
+        self._frozen_ms = None  # setting, advancing or resetting the clock lets it run again
         self._offset_ms = offset_ms
         if self._on_change is not None:
             self._on_change(offset_ms)

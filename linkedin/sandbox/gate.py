@@ -6,12 +6,18 @@
 4. request rate (tolerances) → 429 with Retry-After for the rest of the minute;
 5. injected faults: latency, then 5xx.
 After a successful write the JSESSIONID rotates (`Set-Cookie`); the old value then fails CSRF.
+A page load (`GET /feed/`, what a browser does with its `li_at`) passes the session check only — no CSRF,
+pages are navigations — and hands out the session's current JSESSIONID, as LinkedIn's pages do: a client
+that lost a rotation (it died between LinkedIn's answer and storing the new value) gets its session back.
+Every request that presents a session of an account (admitted or refused) is counted for that account, so
+tests can prove that something did *not* reach LinkedIn (`GET /_sandbox/accounts/{id}/requests`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -63,6 +69,8 @@ class Gate:
         self._store = store
         self._tolerances = tolerances
         self._random = random.Random()
+        # account id → requests seen with one of its sessions (in memory: a restart starts from zero).
+        self.requests: Counter[int] = Counter()
 
     def _fault_for(self, account_id: int, write: bool) -> Fault | None:
         faults = self._store.faults
@@ -76,6 +84,8 @@ class Gate:
         is_write = request.method != "GET"
         li_at = request.cookies.get("li_at")
         session = self._store.sessions.get(li_at) if li_at else None
+        if session is not None:
+            self.requests[session.account_id] += 1
         if session is None or session.expired:
             raise Refusal(authwall_redirect(request))
         if request.headers.get("csrf-token") != session.jsessionid:
@@ -104,6 +114,19 @@ class Gate:
             if not (is_write and fault.after_write) and self._random.random() < fault.error_rate:
                 raise Refusal(service_unavailable())
         return Caller(request=request, account=account, session=session, write=is_write, fault=fault)
+
+    def page(self, request: Request) -> Response:
+        """A browser page load: the login wall's redirect loop for a dead session, else the session's current
+        JSESSIONID (`Set-Cookie`)."""
+        li_at = request.cookies.get("li_at")
+        session = self._store.sessions.get(li_at) if li_at else None
+        if session is not None:
+            self.requests[session.account_id] += 1
+        if session is None or session.expired:
+            return authwall_redirect(request)
+        response = PlainTextResponse("LinkedIn sandbox — feed")
+        response.headers.append("set-cookie", jsessionid_cookie(session.jsessionid))
+        return response
 
     async def leave(self, caller: Caller, response: Response) -> Response:
         """Rotate JSESSIONID after a successful write; apply an after-write fault (the write stands)."""

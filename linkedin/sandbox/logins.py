@@ -3,10 +3,15 @@
 none → a session at once; pin / 2fa → a code the member reads (control API: verification-code);
 in_app → the member approves on their phone (control API: approve-in-app); captcha → a challenge that
 cannot be solved through an API. A checkpoint lives 10 minutes (sandbox clock) and allows 3 wrong codes.
+
+Every credentials login and every checkpoint answer is counted per account (`attempts`), so tests can
+prove a platform asks LinkedIn to log in exactly once per request (repeated logins lock real accounts).
+The counts live in memory: they start at zero with the sandbox process.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
 
@@ -38,6 +43,15 @@ class Logins:
         self._world = world
         self._store = store
         self._clock = clock
+        # (account id, "logins" | "checkpoint_answers") → how many LinkedIn received.
+        self._attempts: Counter[tuple[int, str]] = Counter()
+
+    def account(self, account_id: int) -> Account | None:
+        return self._world.account_by_id.get(account_id)
+
+    def attempts(self, account: Account) -> dict[str, int]:
+        """How many credentials logins and checkpoint answers this account received."""
+        return {kind: self._attempts[(account.id, kind)] for kind in ("logins", "checkpoint_answers")}
 
     def new_session(self, account: Account) -> Session:
         session = Session(ids.new_li_at(), account.id, ids.new_jsessionid(), self._clock.now_ms())
@@ -46,6 +60,8 @@ class Logins:
 
     def authenticate(self, username: str, password: str) -> LoginOutcome:
         account = self._world.account_by_username.get(username.strip().lower())
+        if account is not None:
+            self._attempts[(account.id, "logins")] += 1
         if account is None or password != account.password:
             return LoginOutcome("BAD_CREDENTIALS")
         if account.login == "none":
@@ -67,6 +83,8 @@ class Logins:
     def answer(self, challenge_id: str, code: str | None) -> LoginOutcome:
         """Submit a code (PIN/2FA) or re-check an in-app approval."""
         challenge = self._store.challenges.get(challenge_id)
+        if challenge is not None:
+            self._attempts[(challenge.account_id, "checkpoint_answers")] += 1
         if (
             challenge is None
             or challenge.state in ("passed", "failed")

@@ -253,18 +253,21 @@ class _Generator:
 
 
 @lru_cache(maxsize=4)
-def build_world(seed: int = 7) -> World:
-    """Generate the world for `seed`. Cached: the world is immutable, so apps in one process share it."""
+def build_world(seed: int = 7, accounts_scale: int = 1) -> World:
+    """Generate the world for `seed`. Cached: the world is immutable, so apps in one process share it.
+    `accounts_scale` multiplies ACCOUNT_PLAN (the contract's world is 1): a test session whose tests each
+    need accounts nobody used before runs out of the contract's 100 classic ones."""
     gen = _Generator(seed)
     companies = gen.companies()
-    n_accounts = sum(n for _, _, n in ACCOUNT_PLAN)
+    plan = [(level, login, count * accounts_scale) for level, login, count in ACCOUNT_PLAN]
+    n_accounts = sum(n for _, _, n in plan)
     member_ids = gen.rng.sample(range(10_000_000, 999_999_999), PEOPLE_COUNT + n_accounts)
     people = [
         gen.person(member_id, companies, vocab.SHOWCASE_PEOPLE[i] if i < len(vocab.SHOWCASE_PEOPLE) else None)
         for i, member_id in enumerate(member_ids[:PEOPLE_COUNT])
     ]
     accounts: list[Account] = []
-    for level, login, count in ACCOUNT_PLAN:
+    for level, login, count in plan:
         for _ in range(count):
             account_id = len(accounts) + 1
             profile = gen.person(member_ids[PEOPLE_COUNT + account_id - 1], companies)

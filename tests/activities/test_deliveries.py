@@ -93,7 +93,7 @@ async def test_no_answer_within_the_timeout_is_a_failed_attempt(
     engine: Engine, keyring: Keyring, settings: Settings, temporal_client: Client, receiver: Receiver,
     new_workspace: CreatedWorkspace,
 ) -> None:
-    quick = settings.model_copy(update={"delivery_timeout_seconds": 0.5})
+    quick = settings.model_copy(update={"delivery_timeout_seconds": 1.0})
     acts = DeliveryActivities(make_deps(quick, engine, keyring, temporal_client))
     url, path = receiver.url_for(Plan(delay=3))
     delivery = _delivery(engine, keyring, new_workspace.workspace_uid, url)
@@ -103,11 +103,11 @@ async def test_no_answer_within_the_timeout_is_a_failed_attempt(
         acts.attempt_delivery, DeliveryInput(delivery_uid=delivery.uid, next_attempt_at=next_at)
     )
     assert not step.succeeded and not step.failed_permanently and step.http_status is None
-    assert step.error == "no answer within 0.5 s"
+    assert step.error == "no answer within 1 s"
     row = get_delivery(engine, delivery.uid)
     assert (row.status, row.attempts, row.last_http_status) == ("RUNNING", 1, None)
     assert row.next_attempt_at == next_at
-    assert len(receiver.received(path)) == 1
+    assert len(await receiver.wait_for(path, 1)) == 1
 
 
 async def test_attempt_of_a_superseded_round_sends_nothing(
@@ -357,3 +357,36 @@ async def test_run_without_callback_emits_nothing(
     deps = make_deps(fast_settings(settings), engine, keyring, temporal_client)
     assert await emit_run_callbacks(deps, run.uid, final=True) == 0
     assert await emit_run_callbacks(deps, "no-such-run", final=True) == 0
+
+
+async def test_event_attempts_carry_the_same_id_and_bytes_with_a_non_ascii_name(
+    engine: Engine, keyring: Keyring, settings: Settings, temporal_client: Client, receiver: Receiver,
+    new_workspace: CreatedWorkspace,
+) -> None:
+    ws = new_workspace.workspace_uid
+    url, path = receiver.url_for(Plan(statuses=[500, 502]))
+    set_webhook(engine, ws, url)
+    integration = make_integration(engine, ws, name="Zoë Ławrynowicz-Øster 日本")
+    deps = make_deps(fast_settings(settings), engine, keyring, temporal_client)
+
+    uid = await emit_integration_event(
+        deps, integration.uid, "AUTH_EXPIRED", action_to_be_taken="RETRY_LOGIN"
+    )
+    assert uid is not None
+    attempts = await receiver.wait_for(path, 3)
+    await wait_until(lambda: get_delivery(engine, uid).status == "SUCCEEDED")
+
+    first = attempts[0]
+    event = json.loads(first.body)
+    assert event["identity_name"] == "Zoë Ławrynowicz-Øster 日本"
+    assert "Zoë Ławrynowicz-Øster 日本".encode() in first.body  # UTF-8 as is, not \u-escaped
+    secret = secret_of(engine, keyring, ws)
+    for attempt in attempts:
+        assert attempt.headers["webhook-id"] == event["event_id"]
+        assert attempt.body == first.body  # byte for byte on every attempt
+        assert Webhook(secret).verify(attempt.body, attempt.headers) == event
+    row = get_delivery(engine, uid)
+    assert (row.status, row.attempts, row.last_http_status, row.webhook_id) == (
+        "SUCCEEDED", 3, 200, event["event_id"]
+    )
+    assert bytes(row.body) == first.body

@@ -325,7 +325,15 @@ async def test_rejected_reconnect_leaves_the_integration_as_it_was(
         ({"auth_data": {"cookies": {"li_at": "AQED", "JSESSIONID": "ajax:1"}}, "extra": 1}, "extra"),
         ({"auth_data": {}}, "auth_data.cookies"),
         ({}, "auth_data"),
-        ({"auth_data": {"basic": {"username": "a@b.test", "password": "pw"}}}, "auth_data.basic"),
+        (
+            {
+                "auth_data": {
+                    "cookies": {"li_at": "AQED", "JSESSIONID": "ajax:1"},
+                    "basic": {"username": "a@b.test", "password": "pw"},
+                }
+            },
+            "auth_data.basic",
+        ),
     ],
     ids=[
         "no-li_at",
@@ -337,7 +345,7 @@ async def test_rejected_reconnect_leaves_the_integration_as_it_was(
         "unknown-top-field",
         "no-cookies",
         "no-auth_data",
-        "credentials",
+        "cookies-and-credentials",
     ],
 )
 async def test_bad_bodies_400_nothing_stored(
@@ -349,8 +357,6 @@ async def test_bad_bodies_400_nothing_stored(
     error = response.json()
     assert error["error_label"] == "BAD_INPUT"
     assert field in [v["field"] for v in error["params"]["validation_errors"]]
-    if field == "auth_data.basic":
-        assert "not yet supported" in error["message"]
     assert "pw" not in response.text and "AQED" not in response.text
     assert integrations_of(engine, identity["uid"]) == []
     assert stash_count(engine) == 0

@@ -13,6 +13,7 @@ import pytest
 from tests.api.helpers import assert_error
 from tests.conftest import AccountPool
 from tests.support.flows import connected_identity, create_identity, sandbox_latency
+from tests.support.history import decoded_history, history_text
 from tests.support.webhook_receiver import Receiver, running_receiver
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -571,7 +572,7 @@ async def test_run_histories_carry_uids_not_profiles_or_cookies(
     )
     done = await wait_run(client, response.json()["uid"], {"SUCCEEDED"})
     history = await temporal_client.get_workflow_handle(run_workflow_id(done["uid"])).fetch_history()
-    text = history.to_json()
+    text = history_text(await decoded_history(history))  # what the payloads carry, not their ciphertext
     assert done["uid"] in text
     for secret in (cookies["li_at"], cookies["JSESSIONID"], "s3cret-tok"):
         assert secret not in text

@@ -46,6 +46,13 @@ def test_make_dev_starts_prints_a_working_key_stops_cleanly_and_keeps_its_state(
 
         ui = httpx.get(f"http://127.0.0.1:{ports.temporal_ui}/", timeout=30)
         assert ui.status_code < 500
+        # The UI decrypts payloads through the API's codec endpoint, which answers this machine's browser.
+        ui_settings = httpx.get(f"http://127.0.0.1:{ports.temporal_ui}/api/v1/settings", timeout=30).json()
+        assert ui_settings["Codec"]["Endpoint"] == f"{api}/codec"
+        ui_origin = {"Origin": f"http://127.0.0.1:{ports.temporal_ui}"}
+        codec = httpx.post(f"{api}/codec/decode", json={"payloads": []}, headers=ui_origin, timeout=30)
+        assert codec.status_code == 200 and codec.json() == {"payloads": []}, codec.text
+        assert codec.headers["access-control-allow-origin"] == ui_origin["Origin"]
         accounts = httpx.get(f"http://127.0.0.1:{ports.sandbox}/_sandbox/accounts", timeout=30)
         assert accounts.status_code == 200
         assert isinstance(accounts.json(), list)
@@ -84,6 +91,7 @@ def test_plan_defaults_to_own_children_sqlite_and_private_targets(tmp_path: Path
     assert plan.env["TEMPORAL_ADDRESS"] == f"127.0.0.1:{plan.temporal_port}"
     assert plan.env["LINKEDIN_BASE_URL"] == f"http://127.0.0.1:{plan.sandbox_port}"
     assert plan.env["ALLOW_PRIVATE_TARGETS"] == "true"
+    assert plan.env["CODEC_ALLOW_LOOPBACK"] == "true"  # the dev UI's codec calls, from this machine
     assert plan.api_url == "http://127.0.0.1:18001"
     assert "EDGEWISE_SAFETY_PROFILE" not in plan.env
 

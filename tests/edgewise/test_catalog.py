@@ -62,7 +62,7 @@ def test_max_results_is_clamped_to_the_ceiling() -> None:
         ("linkedin-message-profile", {"message": ""}, "parameters.message"),
         ("linkedin-message-profile", {}, "parameters.message"),
         ("salesnavigator-inmail-profile", {"subject": "s" * 201, "message": "hi"}, "parameters.subject"),
-        ("linkedin-extract-people", {"sections": ["hobbies"]}, "parameters.sections.0"),
+        ("linkedin-extract-people", {"sections": ["hobbies"]}, "parameters.sections[0]"),
         ("linkedin-extract-people", {"colour": "red"}, "parameters.colour"),
         ("linkedin-search-people", {"max_results": 0}, "parameters.max_results"),
     ],

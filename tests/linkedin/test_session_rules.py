@@ -136,3 +136,29 @@ async def test_shared_pools_never_mix_sessions(
     assert (await second.adapter.me()).linkedin_profile_id == second.account["linkedin_profile_id"]
     assert (await first.adapter.me()).linkedin_profile_id == first.account["linkedin_profile_id"]
     assert second.persisted == []
+
+
+async def test_a_page_load_hands_a_client_that_lost_a_rotation_the_current_jsessionid(
+    base_url: str, control: SandboxControl, login: SessionFactory
+) -> None:
+    """A client that never stored a rotation (it died between LinkedIn's answer and its commit) recovers its
+    session from a page load, as a browser does; a dead session still loops to the login wall."""
+    session = login()
+    lost = session.adapter.cookies
+    target = people(control, not_connected_to=session.account["id"], limit=1)[0]
+    assert (await session.adapter.visit_profile(target["linkedin_profile_urn"])).sent  # rotates
+    current = session.adapter.cookies.jsessionid
+    assert current != lost.jsessionid
+
+    persisted: list[SessionCookies] = []
+    stale = adapter_for(base_url, lost, persisted)
+    with pytest.raises(CsrfFailed):
+        await stale.me()
+    assert await stale.refresh_session() is True
+    assert [c.jsessionid for c in persisted] == [current]  # stored through on_rotate before returning
+    assert (await stale.me()).linkedin_profile_id == session.account["linkedin_profile_id"]
+    assert await stale.refresh_session() is False  # nothing newer to hand out
+
+    control.post(f"/_sandbox/accounts/{session.account['id']}/expire-session").raise_for_status()
+    with pytest.raises(SessionExpired):
+        await stale.refresh_session()

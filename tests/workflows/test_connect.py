@@ -27,6 +27,7 @@ from linkedin.protocol import AccountRestricted, SessionCookies, SessionExpired
 from tests.conftest import AccountPool
 from tests.support.deliveries import make_deps, set_webhook
 from tests.support.flows import connected_identity, create_identity, fresh_cookies
+from tests.support.history import decoded_history
 from tests.support.webhook_receiver import Receiver, running_receiver
 from workflows.connect import ConnectWorkflow, integration_uid_for_stash
 from workflows.contracts import ConnectInput, ConnectOutcome, account_workflow_id, connect_workflow_id
@@ -121,12 +122,13 @@ async def test_connect_is_retry_safe_and_keeps_secrets_out_of_history(
         rows = session.exec(select(Integration).where(Integration.identity_uid == identity_uid)).all()
     assert len(rows) == 1
 
-    history = await handle.fetch_history()
+    history = await decoded_history(await handle.fetch_history())
     assert secrets_in_history(history, [cookies["li_at"], cookies["JSESSIONID"]]) == []
     assert outcome.linkedin_profile_id is not None
     account_history = await temporal_client.get_workflow_handle(
         account_workflow_id(outcome.linkedin_profile_id)
     ).fetch_history()
+    account_history = await decoded_history(account_history)
     assert secrets_in_history(account_history, [cookies["li_at"], cookies["JSESSIONID"]]) == []
 
 
@@ -172,6 +174,7 @@ async def test_api_connects_leave_no_secret_in_any_history(
     assert found is not None and len(found) == 4
     for workflow_id in found:
         history = await temporal_client.get_workflow_handle(workflow_id).fetch_history()
+        history = await decoded_history(history)
         assert secrets_in_history(history, secrets) == [], workflow_id
 
 

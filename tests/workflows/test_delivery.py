@@ -18,7 +18,6 @@ import pytest
 from sqlalchemy.engine import Engine
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from db.engine import session_scope
@@ -35,7 +34,9 @@ from edgewise.webhooks import (
     supersede_previous,
 )
 from edgewise.workspaces import CreatedWorkspace
+from tests.conftest import TEST_DATA_CONVERTER
 from tests.support.deliveries import closed_status, fast_settings, get_delivery, secret_of
+from tests.support.history import decoded_history
 from tests.support.webhook_receiver import Plan, Receiver, running_receiver, wait_until
 from workflows.contracts import delivery_workflow_id
 from workflows.delivery import DeliveryWorkflow
@@ -264,7 +265,7 @@ async def test_starting_twice_sends_once(
 
 
 def _replayer() -> Replayer:
-    return Replayer(workflows=[DeliveryWorkflow], data_converter=pydantic_data_converter)
+    return Replayer(workflows=[DeliveryWorkflow], data_converter=TEST_DATA_CONVERTER)
 
 
 async def test_history_of_a_retried_delivery_replays(
@@ -283,7 +284,7 @@ async def test_history_of_a_retried_delivery_replays(
     history = await handle.fetch_history()
     await _replayer().replay_workflow(history)
     # Only the uid and the retry plan crossed into history: no body, no headers, no secret.
-    started = history.events[0].workflow_execution_started_event_attributes
+    started = (await decoded_history(history)).events[0].workflow_execution_started_event_attributes
     workflow_input = json.loads(started.input.payloads[0].data)
     assert set(workflow_input) == {
         "delivery_uid",
@@ -291,8 +292,10 @@ async def test_history_of_a_retried_delivery_replays(
         "retry_schedule_seconds",
         "max_age_seconds",
         "next_attempt_at",
+        "retry_in_seconds",
+        "deadline",
     }
-    text = history.to_json()
+    text = (await decoded_history(history)).to_json()  # committed decoded, as record_histories does
     if os.environ.get("EDGEWISE_WRITE_HISTORIES"):
         HISTORIES.mkdir(exist_ok=True)
         (HISTORIES / "delivery_retried_then_succeeded.json").write_text(text)
@@ -324,3 +327,34 @@ async def test_cancelling_a_round_while_its_attempt_is_in_flight_ends_it(
     assert await closed_status(handle) == "CANCELED"
     await asyncio.sleep(1.5)
     assert len(receiver.received(path)) == 1  # no retry after the cancel
+
+
+async def test_the_retry_wait_counts_from_the_end_of_the_failed_attempt(
+    engine: Engine,
+    keyring: Keyring,
+    settings: Settings,
+    temporal_client: Client,
+    receiver: Receiver,
+    new_workspace: CreatedWorkspace,
+) -> None:
+    """A slow failed answer (2 s here; up to the 10 s timeout in production) is followed by the plan's whole
+    wait, not by what is left of it: the next attempt is due `retry` seconds after the answer."""
+    url, path = receiver.url_for(Plan(statuses=[500], then=200, delay=2.0))
+    uid, _, _ = new_delivery(engine, keyring, new_workspace.workspace_uid, url)
+    retry = 1.0
+    await start_delivery(temporal_client, fast_settings(settings, delivery_retry_schedule=[retry]), uid)
+
+    [first] = await receiver.wait_for(path, 1)
+
+    def retrying() -> Delivery | None:
+        row = get_delivery(engine, uid)
+        return row if row.last_http_status == 500 and row.next_attempt_at is not None else None
+
+    waiting = await wait_until(retrying)
+    assert waiting.next_attempt_at is not None and waiting.status == "RUNNING"
+    # Planned after the answer came (the row's updated_at is written when the attempt ended).
+    assert waiting.next_attempt_at >= waiting.updated_at + timedelta(seconds=retry * 0.99)
+    assert await temporal_client.get_workflow_handle(delivery_workflow_id(uid)).result() == "SUCCEEDED"
+    [_, second] = receiver.received(path)
+    # The first request arrived, was answered 2 s later, and the retry came at least `retry` after that.
+    assert second.at - first.at >= 2.0 + retry * 0.9

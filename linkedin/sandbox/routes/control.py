@@ -151,6 +151,13 @@ def router(sb: Sandbox, writes: Writes, logins: Logins) -> APIRouter:
             "visits": [common(e) for e in entries if e.kind == "visit"],
         }
 
+    @api.get("/accounts/{account_id}/requests")
+    async def requests_seen(account_id: int) -> dict[str, int]:
+        """How many Voyager requests presented a session of this account (admitted or refused) since the
+        sandbox started: lets a test prove that a refused call never reached LinkedIn."""
+        account_or_404(account_id)
+        return {"account_id": account_id, "requests": sb.gate.requests[account_id]}
+
     @api.post("/accounts/{account_id}/expire-session")
     async def expire_session(account_id: int) -> dict[str, int]:
         """Every session of the account dies (its requests then loop to the login wall)."""

@@ -3,14 +3,15 @@
 Modelled on what open-source clients drive: `GET /uas/login` hands out a pre-login JSESSIONID,
 `POST /uas/authenticate` (form: session_key, session_password, JSESSIONID) answers `login_result`
 PASS (with the `li_at` and JSESSIONID cookies) or CHALLENGE (with a `challenge_url`), and the challenge
-page takes the code.
+page takes the code. `GET /_sandbox/accounts/{id}/login-attempts` (control side) counts what an account
+received: `{"logins": n, "checkpoint_answers": m}`.
 """
 
 from __future__ import annotations
 
 from urllib.parse import parse_qsl, unquote
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
@@ -89,5 +90,13 @@ def router(logins: Logins) -> APIRouter:
             {"challenge_result": names.get(outcome.outcome, outcome.outcome), "attempts_left": attempts},
             status.get(outcome.outcome, 400),
         )
+
+    @api.get("/_sandbox/accounts/{account_id}/login-attempts", tags=["sandbox control"])
+    async def login_attempts(account_id: int) -> dict[str, int]:
+        """Credentials logins and checkpoint answers this account received since the sandbox started."""
+        account = logins.account(account_id)
+        if account is None:
+            raise HTTPException(404, f"no sandbox account {account_id}")
+        return logins.attempts(account)
 
     return api
