@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
@@ -201,20 +202,22 @@ async def run_live(
         return replay
     try:
         response = await _execute_live(
-            request,
-            member,
-            settings,
-            keyring,
-            client,
-            engine,
-            spec,
-            body,
-            item,
-            parameters,
-            selected,
-            target,
-            page_state,
-            produced,
+            _LiveCall(
+                request,
+                member,
+                settings,
+                keyring,
+                client,
+                engine,
+                spec,
+                body,
+                item,
+                parameters,
+                selected,
+                target,
+                page_state,
+                produced,
+            )
         )
     except ApiError as exc:
         await run_in_threadpool(_store_idempotent, engine, idem, exc.status_code, exc, exc.headers)
@@ -330,23 +333,30 @@ def _forget_idempotent(engine: Any, idem: Any) -> None:
             session.delete(session.merge(idem._record))
 
 
-async def _execute_live(
-    request: Request,
-    member: Any,
-    settings: Settings,
-    keyring: Any,
-    client: Client,
-    engine: Any,
-    spec: ActionSpec,
-    body: LiveRunBody,
-    item: Any,
-    parameters: dict[str, Any],
-    selected: run_service.SelectedIdentities,
-    target: run_service.LiveTarget,
-    page_state: dict[str, Any] | None,
-    produced: int,
-) -> JSONResponse:
+@dataclass(frozen=True)
+class _LiveCall:
+    """One live call, validated: who asks, as which identity, for what (one page)."""
+
+    request: Request
+    member: Any
+    settings: Settings
+    keyring: Any
+    client: Client
+    engine: Any
+    spec: ActionSpec
+    body: LiveRunBody
+    item: Any
+    parameters: dict[str, Any]
+    selected: run_service.SelectedIdentities
+    target: run_service.LiveTarget
+    page_state: dict[str, Any] | None
+    produced: int
+
+
+async def _execute_live(call: _LiveCall) -> JSONResponse:
     """Take the account's lease, create the LIVE run, start its workflow and wait for the page."""
+    client, settings, engine, spec, target = call.client, call.settings, call.engine, call.spec, call.target
+    parameters = call.parameters
     assert target.integration.linkedin_profile_id is not None
     from activities.permits import build_demand
     from api.leases import acquire_live_lease
@@ -362,43 +372,11 @@ async def _execute_live(
             client, settings, target.integration.linkedin_profile_id, f"live:{run_uid}", demand=demand
         )
     with live_handoff.expect(run_uid) as handed_over:
-        return await _start_and_wait_live(
-            request,
-            member,
-            settings,
-            keyring,
-            client,
-            engine,
-            spec,
-            body,
-            item,
-            parameters,
-            selected,
-            target,
-            page_state,
-            produced,
-            run_uid,
-            grant,
-            timing,
-            handed_over,
-        )
+        return await _start_and_wait_live(call, run_uid, grant, timing, handed_over)
 
 
 async def _start_and_wait_live(
-    request: Request,
-    member: Any,
-    settings: Settings,
-    keyring: Any,
-    client: Client,
-    engine: Any,
-    spec: ActionSpec,
-    body: LiveRunBody,
-    item: Any,
-    parameters: dict[str, Any],
-    selected: run_service.SelectedIdentities,
-    target: run_service.LiveTarget,
-    page_state: dict[str, Any] | None,
-    produced: int,
+    call: _LiveCall,
     run_uid: str,
     grant: Any,
     timing: LiveTiming,
@@ -406,6 +384,22 @@ async def _start_and_wait_live(
 ) -> JSONResponse:
     from api.leases import release_live_lease
 
+    request, member, settings, keyring, client = (
+        call.request,
+        call.member,
+        call.settings,
+        call.keyring,
+        call.client,
+    )
+    engine, spec, body, item, selected, target = (
+        call.engine,
+        call.spec,
+        call.body,
+        call.item,
+        call.selected,
+        call.target,
+    )
+    parameters, page_state, produced = call.parameters, call.page_state, call.produced
     assert target.integration.linkedin_profile_id is not None
     try:
         with timing.phase("db"):
