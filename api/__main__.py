@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+import signal
+from types import FrameType
+
 import uvicorn
 
 from edgewise.config import get_settings
 from edgewise.logging import setup_logging
+
+log = logging.getLogger("edgewise.api")
+
+
+def _drained(signum: int, frame: FrameType | None) -> None:
+    """uvicorn handles SIGTERM itself (stop accepting, finish requests in flight, run the lifespan's
+    shutdown), then restores the handler it found and raises the signal again. Finding this one, the process
+    ends normally — exit 0, like the worker after its drain — instead of dying of the re-raised signal."""
+    log.info("api stopped after draining")
 
 
 def main() -> None:
@@ -16,6 +29,7 @@ def main() -> None:
     # log_config=None: uvicorn's loggers propagate to our JSON handler instead of their own format.
     # access_log=False: uvicorn's access lines carry the query string (an `api_key=…` or a cursor a client
     # put there); api.middleware.MetricsMiddleware logs every request by its path instead.
+    signal.signal(signal.SIGTERM, _drained)
     uvicorn.run(
         create_app(settings),
         host=settings.api_host,
