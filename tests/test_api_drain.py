@@ -18,28 +18,21 @@ from edgewise.config import Settings
 from edgewise.workspaces import CreatedWorkspace
 from tests.conftest import TEST_KEY, AccountPool
 from tests.support.flows import connected_identity, sandbox_latency
-from tests.support.processes import Process, child_env, python_process
+from tests.support.processes import Process, edgewise_env, python_process
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.usefixtures("worker")
 
 
 def _api_process(settings: Settings, tmp_path: Path, port: int) -> Process:
-    env = child_env(
-        {
-            "EDGEWISE_DATA_DIR": str(tmp_path / "data"),
-            "DATABASE_URL": settings.resolved_database_url,
-            "TEMPORAL_ADDRESS": settings.temporal_address,
-            "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
-            "LINKEDIN_BASE_URL": settings.linkedin_base_url,
-            "EDGEWISE_ENCRYPTION_KEY": TEST_KEY,
-            "EDGEWISE_SAFETY_PROFILE": "test",
-            "ALLOW_PRIVATE_TARGETS": "true",
-            "API_HOST": "127.0.0.1",
-            "API_PORT": str(port),
-            "API_SHUTDOWN_GRACE_SECONDS": "30",
-            "LIVE_TIMEOUT_SECONDS": "20",
-        }
+    env = edgewise_env(
+        settings,
+        tmp_path / "data",
+        TEST_KEY,
+        API_HOST="127.0.0.1",
+        API_PORT=str(port),
+        API_SHUTDOWN_GRACE_SECONDS="30",
+        LIVE_TIMEOUT_SECONDS="20",
     )
     return python_process("api", ["-m", "api"], env, tmp_path)
 

@@ -27,7 +27,7 @@ from edgewise.config import Settings
 from edgewise.workspaces import CreatedWorkspace
 from tests.conftest import TEST_KEY, AccountPool
 from tests.support.flows import connected_identity, sandbox_latency
-from tests.support.processes import Process, child_env, python_process
+from tests.support.processes import Process, edgewise_env, python_process
 from tests.support.servers import free_port, serve_in_thread
 
 MESSAGE = "Hello from the worker drain test"
@@ -64,19 +64,12 @@ def queue_api(queue_settings: Settings) -> Iterator[str]:
 
 
 def _worker(queue_settings: Settings, tmp_path: Path, metrics_port: int) -> Process:
-    env = child_env(
-        {
-            "EDGEWISE_DATA_DIR": str(tmp_path / "data"),
-            "DATABASE_URL": queue_settings.resolved_database_url,
-            "TEMPORAL_ADDRESS": queue_settings.temporal_address,
-            "TEMPORAL_TASK_QUEUE": queue_settings.temporal_task_queue,
-            "LINKEDIN_BASE_URL": queue_settings.linkedin_base_url,
-            "EDGEWISE_ENCRYPTION_KEY": TEST_KEY,
-            "EDGEWISE_SAFETY_PROFILE": "test",
-            "ALLOW_PRIVATE_TARGETS": "true",
-            "WORKER_METRICS_PORT": str(metrics_port),
-            "WORKER_SHUTDOWN_GRACE_SECONDS": "60",
-        }
+    env = edgewise_env(
+        queue_settings,
+        tmp_path / "data",
+        TEST_KEY,
+        WORKER_METRICS_PORT=str(metrics_port),
+        WORKER_SHUTDOWN_GRACE_SECONDS="60",
     )
     return python_process("worker", ["worker.py"], env, tmp_path)
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from edgewise.config import Settings
+
 ROOT = Path(__file__).resolve().parents[2]
 # Variables of the developer's or CI's shell that would point a child elsewhere than the test intends.
 SCRUBBED = (
@@ -36,6 +38,25 @@ def child_env(settings: dict[str, str]) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key.upper() not in SCRUBBED}
     env.update({"PYTHONUNBUFFERED": "1", **settings})
     return env
+
+
+def edgewise_env(settings: Settings, data_dir: Path, encryption_key: str, **extra: str) -> dict[str, str]:
+    """The environment of an edgewise process (worker or API) sharing `settings`' database, Temporal server,
+    task queue and sandbox, with a data dir of its own, the tests' safety profile and private callback
+    targets allowed."""
+    return child_env(
+        {
+            "EDGEWISE_DATA_DIR": str(data_dir),
+            "DATABASE_URL": settings.resolved_database_url,
+            "TEMPORAL_ADDRESS": settings.temporal_address,
+            "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+            "LINKEDIN_BASE_URL": settings.linkedin_base_url,
+            "EDGEWISE_ENCRYPTION_KEY": encryption_key,
+            "EDGEWISE_SAFETY_PROFILE": "test",
+            "ALLOW_PRIVATE_TARGETS": "true",
+            **extra,
+        }
+    )
 
 
 @dataclass
