@@ -415,6 +415,28 @@ def release_batch(
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+def fail_batch(engine: Engine, run_uid: str, batch_uid: str, error: dict[str, Any]) -> int:
+    """The inputs a failed batch still holds (RUNNING) end FAILED with `error`."""
+    now = utcnow()
+    with session_scope(engine) as session:
+        result = session.execute(
+            update(RunInput)
+            .where(
+                col(RunInput.run_uid) == run_uid,
+                col(RunInput.batch_uid) == batch_uid,
+                col(RunInput.status) == "RUNNING",
+            )
+            .values(
+                status="FAILED",
+                batch_uid=None,
+                error=error,
+                finished_at=now,
+                started_at=func.coalesce(RunInput.started_at, now),
+            )
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def block_unassignable(engine: Engine, run_uid: str, identity_uids: list[str], error: dict[str, Any]) -> int:
     """Inputs that only these (unusable) identities could run go BLOCKED."""
     with session_scope(engine) as session:

@@ -9,8 +9,10 @@ import asyncio
 import logging
 import random
 import time
+import uuid
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -80,6 +82,14 @@ def error_body(exc: LinkedInError) -> dict[str, Any]:
     return {"error_label": exc.label, "message": exc.message, "params": exc.params}
 
 
+class StepCrashed(LinkedInError):
+    """An action step raised something unforeseen — a bug, or a LinkedIn answer it cannot read. Its input
+    fails with INTERNAL_ERROR and the `error_ref` of the log line holding the traceback: a retry would fail
+    the same way and hold the account meanwhile (a batch retried for minutes, a live run left RUNNING)."""
+
+    label = "INTERNAL_ERROR"
+
+
 class _LaneStop(Exception):
     """Account-level trouble: stop the batch, hold its inputs, tell the workflow."""
 
@@ -126,6 +136,17 @@ class RunActivities:
                 if attempt == _TRANSIENT_RETRIES or spec.unkeyed_write:
                     raise
                 await asyncio.sleep(0.5 * (attempt + 1))
+            except (LinkedInError, SQLAlchemyError):
+                # A refusal is the caller's to map; the database (a rotated session being stored) is
+                # transient: the activity is retried.
+                raise
+            except Exception:
+                ref = uuid.uuid4().hex
+                log.exception("action step %s crashed", spec.slug, extra={"error_ref": ref})
+                raise StepCrashed(
+                    "the action failed inside edgewise; quote error_ref when reporting it",
+                    params={"error_ref": ref},
+                ) from None
         raise AssertionError("unreachable")
 
     # -- planning ------------------------------------------------------------------------------------
@@ -251,6 +272,26 @@ class RunActivities:
         moved = await self._db(run_store.move_inputs, ref.run_uid, "SCHEDULED", "QUEUED", None)
         await self._db(run_store.refresh_run, ref.run_uid)
         return int(moved)
+
+    @activity.defn(name="fail_batch")
+    async def fail_batch(self, inp: BatchInput) -> int:
+        """A batch whose retries are spent (a fault outside any one input's step): the inputs it still holds
+        fail with INTERNAL_ERROR instead of staying RUNNING, claimed by nobody, for ever."""
+        ref = uuid.uuid4().hex
+        log.error(
+            "batch %s of run %s failed after its retries; its inputs fail",
+            inp.batch_uid,
+            inp.run_uid,
+            extra={"error_ref": ref, "run_uid": inp.run_uid},
+        )
+        error = {
+            "error_label": "INTERNAL_ERROR",
+            "message": "the batch failed inside edgewise, even retried; quote error_ref when reporting it",
+            "params": {"error_ref": ref},
+        }
+        failed = await self._db(run_store.fail_batch, inp.run_uid, inp.batch_uid, error)
+        await self._db(run_store.refresh_run, inp.run_uid)
+        return int(failed)
 
     # -- async batches -------------------------------------------------------------------------------
 

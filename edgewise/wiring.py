@@ -51,6 +51,7 @@ def components(client: Client, settings: Settings) -> tuple[list[type], list[Any
             runs.settle_run,
             runs.postpone_inputs,
             runs.requeue_inputs,
+            runs.fail_batch,
         ]
     )
     # accounts (per-account workflow, leases) and connecting LinkedIn

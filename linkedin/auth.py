@@ -18,7 +18,7 @@ from typing import Any, Literal
 import httpx
 
 from edgewise.config import Settings
-from linkedin.http_adapter import DEFAULT_USER_AGENT, rotated_cookies, shared_client
+from linkedin.http_adapter import DEFAULT_USER_AGENT, rotated_cookies, shared_client, transport_errors
 from linkedin.protocol import LinkedInUnavailable, SessionCookies, Throttled
 
 LoginOutcome = Literal["PASS", "CHALLENGE", "PENDING", "WRONG_CODE", "FAILED"]
@@ -71,14 +71,12 @@ class LinkedInLogin:
 
     async def _post(self, path: str, data: dict[str, str], jsessionid: str) -> httpx.Response:
         client = shared_client(self._base, self._proxy_url, self._timeout)
-        try:
+        with transport_errors(f"POST {path}"):
             response = await client.post(
                 self._base + path,
                 data=data,
                 headers={"cookie": f'JSESSIONID="{jsessionid}"', "user-agent": self._user_agent},
             )
-        except httpx.HTTPError as exc:
-            raise LinkedInUnavailable(f"LinkedIn login is unreachable ({type(exc).__name__})") from None
         if response.status_code == 429:
             # Never retried here: a second login is what locks accounts. The caller reports the wait.
             raise Throttled("LinkedIn throttled the login", retry_after_seconds=_retry_after(response))
@@ -94,10 +92,8 @@ class LinkedInLogin:
 
     async def login(self, username: str, password: str) -> LoginResult:
         client = shared_client(self._base, self._proxy_url, self._timeout)
-        try:
+        with transport_errors("GET /uas/login"):
             page = await client.get(self._base + "/uas/login", headers={"user-agent": self._user_agent})
-        except httpx.HTTPError as exc:
-            raise LinkedInUnavailable(f"LinkedIn login is unreachable ({type(exc).__name__})") from None
         prelogin = rotated_cookies(page).get("JSESSIONID", "")
         response = await self._post(
             "/uas/authenticate",

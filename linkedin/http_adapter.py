@@ -13,12 +13,14 @@ keep no cookie jar (each request carries its own session's cookies).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import logging
 import re
 import unicodedata
 import weakref
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -43,6 +45,7 @@ from linkedin.protocol import (
     Page,
     ProfileNotAccessible,
     Record,
+    RequestNotSendable,
     SalesNavigatorRequired,
     SessionCookies,
     SessionExpired,
@@ -90,6 +93,22 @@ def shared_client(base_url: str, proxy_url: str | None, timeout_seconds: float) 
         )
         per_loop[key] = client
     return client
+
+
+@contextlib.contextmanager
+def transport_errors(what: str) -> Iterator[None]:
+    """httpx's exceptions around one request → linkedin.protocol's. A timeout or a failed connection is
+    LinkedInUnavailable (transient: retried, writes carry a token). A request httpx cannot build — a URL
+    component over its 64 KiB, a header value with a line break or non-ASCII — never left and never will:
+    RequestNotSendable, not retried (checked before TransportError: LocalProtocolError is one)."""
+    try:
+        yield
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol, httpx.LocalProtocolError, UnicodeEncodeError) as exc:
+        raise RequestNotSendable(f"{what}: the request could not be built ({type(exc).__name__})") from None
+    except httpx.TimeoutException:
+        raise LinkedInUnavailable(f"LinkedIn did not answer {what} in time") from None
+    except httpx.TransportError as exc:
+        raise LinkedInUnavailable(f"LinkedIn is unreachable ({type(exc).__name__})") from None
 
 
 async def close_pools() -> None:
@@ -443,16 +462,10 @@ class HttpLinkedInAdapter:
         client = shared_client(self._base, self._config.proxy_url, self._config.timeout_seconds)
         for attempt in range(2):
             sent_with = self._cookies.jsessionid
-            try:
+            with transport_errors(f"{method} {path.split('?')[0]}"):
                 response = await client.request(
                     method, self._base + path, params=params, json=body, headers=self._headers()
                 )
-            except httpx.TimeoutException:
-                raise LinkedInUnavailable(
-                    f"LinkedIn did not answer {method} {path.split('?')[0]} in time"
-                ) from None
-            except httpx.TransportError as exc:
-                raise LinkedInUnavailable(f"LinkedIn is unreachable ({type(exc).__name__})") from None
             linkedin_request(method, response.status_code, response.elapsed.total_seconds())
             await self._absorb(response)
             log.debug("linkedin %s %s → %s", method, path.split("?")[0], response.status_code)
@@ -694,12 +707,8 @@ class HttpLinkedInAdapter:
         client = shared_client(self._base, self._config.proxy_url, self._config.timeout_seconds)
         before = self._cookies.jsessionid
         headers = {k: v for k, v in self._headers().items() if k in ("cookie", "user-agent")}
-        try:
+        with transport_errors("GET /feed/"):
             response = await client.get(self._base + "/feed/", headers=headers)
-        except httpx.TimeoutException:
-            raise LinkedInUnavailable("LinkedIn did not answer GET /feed/ in time") from None
-        except httpx.TransportError as exc:
-            raise LinkedInUnavailable(f"LinkedIn is unreachable ({type(exc).__name__})") from None
         linkedin_request("GET", response.status_code, response.elapsed.total_seconds())
         await self._absorb(response)
         if not 200 <= response.status_code < 300:

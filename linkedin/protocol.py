@@ -128,6 +128,13 @@ class SalesNavigatorRequired(LinkedInError):
     label = "SN_ACCOUNT_UPGRADE"
 
 
+class RequestNotSendable(LinkedInError):
+    """The request could not even be built (a URL too long for HTTP, a header value with a line break or a
+    non-ASCII character): it never left, and it never will, so it is not retried."""
+
+    label = "LK_ERROR"
+
+
 class LinkedInUnavailable(LinkedInError):
     """A 5xx, a timeout or a connection failure: transient, safe to retry (writes carry a token)."""
 

@@ -168,17 +168,18 @@ class ActionRunWorkflow:
                     await self._release(lane.linkedin_profile_id, grant.lease_id, PermitOutcome())
                     await workflow.sleep(timedelta(seconds=1))
                     continue
+                batch = BatchInput(
+                    run_uid=run_uid,
+                    identity_uid=lane.identity_uid,
+                    batch_uid=f"{info.run_id}:{lane_index}:{batches_before + n}",
+                    max_inputs=permit.batch_size,
+                    budget=grant.units,
+                    pace_seconds=grant.pace_seconds,
+                )
                 try:
                     result = await workflow.execute_activity(
                         "run_batch",
-                        BatchInput(
-                            run_uid=run_uid,
-                            identity_uid=lane.identity_uid,
-                            batch_uid=f"{info.run_id}:{lane_index}:{batches_before + n}",
-                            max_inputs=permit.batch_size,
-                            budget=grant.units,
-                            pace_seconds=grant.pace_seconds,
-                        ),
+                        batch,
                         result_type=BatchResult,
                         start_to_close_timeout=timedelta(minutes=15),
                         heartbeat_timeout=timedelta(seconds=_BATCH_HEARTBEAT_TIMEOUT_SECONDS),
@@ -191,8 +192,17 @@ class ActionRunWorkflow:
                 except ActivityError as exc:
                     if is_cancellation(exc):
                         raise
-                    # Its inputs stay claimed; the next plan_run hands them back. Let the others go on.
+                    # Retries spent: a fault outside any one input's step (those fail their input inside
+                    # the batch). The inputs it holds fail rather than stay RUNNING, claimed by nobody; the
+                    # lane pauses and the run goes on with the rest.
                     workflow.logger.warning("batch failed after retries; lane %s pauses", lane_index)
+                    await workflow.execute_activity(
+                        "fail_batch",
+                        batch,
+                        result_type=int,
+                        start_to_close_timeout=timedelta(minutes=2),
+                        retry_policy=_QUICK,
+                    )
                     await self._release(lane.linkedin_profile_id, grant.lease_id, None)
                     break
                 await self._release(lane.linkedin_profile_id, grant.lease_id, result)

