@@ -13,6 +13,8 @@ MAX_CALLBACK_HEADERS = 20
 MAX_HEADER_VALUE = 1024
 # RFC 9110 token: what a header name may be made of.
 _HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,100}$")
+# RFC 9110 field-content without obs-text: visible ASCII, spaces and tabs (what an HTTP client can send).
+_HEADER_VALUE_RE = re.compile(r"[\x20-\x7e\t]*")
 # Set by edgewise on every delivery: a caller may not replace them.
 RESERVED_HEADERS = frozenset(
     {
@@ -60,9 +62,10 @@ class CallbackBody(_Strict):
                 raise ValueError(f"header name {name[:40]!r} is not a valid HTTP header name")
             if name.lower() in RESERVED_HEADERS:
                 raise ValueError(f"header {name!r} is set by edgewise and cannot be overridden")
-            if len(value) > MAX_HEADER_VALUE or any(c in value for c in "\r\n\x00"):
+            if len(value) > MAX_HEADER_VALUE or not _HEADER_VALUE_RE.fullmatch(value):
                 raise ValueError(
-                    f"header {name!r}: value must be one line of at most {MAX_HEADER_VALUE} characters"
+                    f"header {name!r}: value must be one line of printable ASCII, at most "
+                    f"{MAX_HEADER_VALUE} characters"
                 )
         return headers
 

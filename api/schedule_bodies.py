@@ -3,15 +3,18 @@ a 400 naming it; `cron`, `schedule_at` and `timezone` are checked here so their 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
 from api.run_bodies import AsyncRunBody, CallbackOut, no_nul
-from api.schemas import validate_timezone
+from api.schemas import parse_timestamp, validate_timezone
 from edgewise.cron import CronError, next_firing, parse_cron
-from edgewise.timeutil import parse_rfc3339, utcnow
+from edgewise.schedule_spec import SCHEDULE_HORIZON
+from edgewise.timeutil import utcnow
+
+_HORIZON = SCHEDULE_HORIZON.isoformat().replace("+00:00", "Z")
 
 # Temporal spreads each firing over [0, jitter); an hour keeps "within 30 s of its time (plus jitter)" useful.
 MAX_JITTER_SECONDS = 3600
@@ -27,7 +30,8 @@ class ScheduleRunBody(AsyncRunBody):
     )
     schedule_at: datetime | None = Field(
         default=None,
-        description="RFC 3339 with an offset, in the future: alone, a one-shot; with `cron`, when it starts",
+        description="RFC 3339 with an offset, in the future and before 2100-01-01T00:00:00Z: alone, a "
+        "one-shot (a fraction of a second is rounded up); with `cron`, when it starts",
     )
     timezone: str = Field(default="UTC", description="IANA time zone of `cron`", examples=["Europe/Paris"])
     jitter_seconds: int = Field(default=0, ge=0, le=MAX_JITTER_SECONDS)
@@ -51,24 +55,29 @@ class ScheduleRunBody(AsyncRunBody):
     def _schedule_at(cls, value: Any) -> datetime | None:
         if value is None:
             return None
-        if not isinstance(value, str):
-            raise ValueError("must be an RFC 3339 timestamp string")
-        try:
-            parsed = parse_rfc3339(value)
-        except ValueError as exc:
-            if "offset" in str(exc):
-                raise
-            raise ValueError(
-                "must be an RFC 3339 timestamp with an offset, e.g. 2026-01-31T08:00:00Z"
-            ) from None
+        parsed = parse_timestamp(value)
         if parsed <= utcnow():
             raise ValueError("must be in the future")
+        if parsed >= SCHEDULE_HORIZON:
+            raise ValueError(f"must be before {_HORIZON}")
         return parsed
 
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
         return validate_timezone(value)
+
+    def never_fires_in_time(self) -> dict[str, str] | None:
+        """The validation error of a cron that does not fire before SCHEDULE_HORIZON (counted from
+        `schedule_at` when given: naming it then, else `cron`), or None. Checked once the body is valid."""
+        if self.cron is None:
+            return None
+        after = (self.schedule_at or utcnow()) - timedelta(microseconds=1)  # it starts *at* schedule_at
+        first = next_firing(parse_cron(self.cron), self.timezone, after)
+        if first is not None and first.at < SCHEDULE_HORIZON:
+            return None
+        field = "schedule_at" if self.schedule_at is not None else "cron"
+        return {"field": field, "message": f"the cron must fire at least once before {_HORIZON}"}
 
     @field_validator("name")
     @classmethod

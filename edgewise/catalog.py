@@ -842,6 +842,8 @@ def normalize_input(spec: ActionSpec, raw: Any, where: str) -> NormalizedInput:
         if extra in raw:
             if not isinstance(raw[extra], str):
                 raise InputError(f"{where}.{extra}", "must be a string")
+            if len(raw[extra]) > urls.MAX_INPUT_CHARS:
+                raise InputError(f"{where}.{extra}", f"must be at most {urls.MAX_INPUT_CHARS} characters")
             result[extra] = raw[extra]
     return NormalizedInput(input=result, target_key=normalized, custom_data=custom)
 

@@ -128,7 +128,8 @@ def _errors_text(where: str, exc: ValidationError) -> str:
 
 def parse_pool(raw: str, source: str = "MANAGED_POOL") -> list[PoolAccount]:
     """Parse the pool's JSON (see the module docstring). Raises PoolConfigError without echoing values."""
-    from api.routes.integrations import CookiesIn  # the connect route's own cookie rules (quotes, blanks)
+    # The connect route's own rules (quotes, blanks, what an HTTP header can carry).
+    from api.routes.integrations import CookiesIn, clean_user_agent
 
     try:
         data = json.loads(raw)
@@ -148,7 +149,10 @@ def parse_pool(raw: str, source: str = "MANAGED_POOL") -> list[PoolAccount]:
             cookies = CookiesIn.model_validate(entry.cookies)
         except ValidationError as exc:
             raise PoolConfigError(_errors_text(f"{where}.cookies", exc)) from None
-        user_agent = entry.user_agent.strip() if entry.user_agent and entry.user_agent.strip() else None
+        try:
+            user_agent = clean_user_agent(entry.user_agent)
+        except ValueError as exc:
+            raise PoolConfigError(f"{where}.user_agent: {exc}") from None
         accounts.append(
             PoolAccount(
                 name=entry.name.strip(),

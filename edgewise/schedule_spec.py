@@ -27,6 +27,10 @@ from edgewise.cron import Cron, iter_firings, next_firings
 ARM_SPAN = timedelta(days=35)
 ARM_MAX_FIRINGS = 10_000
 ARM_MIN_FIRINGS = 3
+# Temporal's calendar takes the years 2000–2100 only ("Year Start is not in range [2000-2100]"). Nothing at or
+# after this instant is armed, and the API refuses a `schedule_at` there (a year short of Temporal's end
+# leaves room for jitter and for rounding a one-shot up to its second).
+SCHEDULE_HORIZON = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -50,12 +54,17 @@ def plan_cron(cron: Cron, timezone: str, start: datetime, now: datetime) -> ArmP
         found = next_firings(cron, timezone, begin - timedelta(microseconds=1), ARM_MIN_FIRINGS)
         if found:
             until = max(until, found[-1].at + timedelta(seconds=1))
+    if until > SCHEDULE_HORIZON:
+        found, until = [f for f in found if f.at < SCHEDULE_HORIZON], max(SCHEDULE_HORIZON, now)
     return ArmPlan(instants=[f.at for f in found], armed_at=now, armed_until=until)
 
 
 def plan_once(at: datetime, now: datetime) -> ArmPlan:
-    """A one-shot: its instant (to the second; Temporal's calendar has no finer field)."""
-    instant = at.astimezone(UTC).replace(microsecond=0)
+    """A one-shot: its instant, rounded *up* to the second (Temporal's calendar has no finer field, and a
+    one-shot never fires before the time it was asked for)."""
+    instant = at.astimezone(UTC)
+    if instant.microsecond:
+        instant = instant.replace(microsecond=0) + timedelta(seconds=1)
     return ArmPlan(instants=[instant], armed_at=now, armed_until=instant + timedelta(seconds=1))
 
 

@@ -17,11 +17,23 @@ _SLUG_RE = re.compile(r"^[\w\-.\u0300-\u036f]{3,100}$")
 _LINKEDIN_HOST_RE = re.compile(r"^(?:[a-z]{2,3}\.|www\.|m\.)?linkedin\.com$")
 
 CANONICAL_BASE = "https://www.linkedin.com"
+# The longest URL or URN taken as an input (before and after normalisation): Sales Navigator searches run to
+# a few thousand characters; far longer ones cannot be requested from LinkedIn at all.
+MAX_INPUT_CHARS = 8192
+
+
+def _text(value: object) -> str:
+    """The input stripped, or "" if it is not a string; ValueError if it is longer than MAX_INPUT_CHARS."""
+    if not isinstance(value, str):
+        return ""
+    if len(value) > MAX_INPUT_CHARS:
+        raise ValueError(f"must be at most {MAX_INPUT_CHARS} characters")
+    return value.strip()
 
 
 def _split(url: str) -> tuple[str, str, str]:
     """(lower-cased host, percent-decoded NFC path, raw query) of a LinkedIn URL; ValueError otherwise."""
-    text = url.strip()
+    text = _text(url)
     if not text:
         raise ValueError("must not be empty")
     if "://" not in text:
@@ -51,7 +63,7 @@ def _single_segment(path: str, prefix: str) -> str | None:
 
 def normalize_profile(value: str) -> str:
     """A profile URL in any spelling → `https://www.linkedin.com/in/{slug}`; a profile URN → itself."""
-    text = value.strip() if isinstance(value, str) else ""
+    text = _text(value)
     if PROFILE_URN_RE.match(text):
         return text
     try:
@@ -72,7 +84,7 @@ def profile_slug(normalized: str) -> str | None:
 
 
 def normalize_company(value: str) -> str:
-    text = value.strip() if isinstance(value, str) else ""
+    text = _text(value)
     try:
         _, path, _ = _split(text)
     except ValueError as exc:
@@ -87,7 +99,7 @@ def normalize_company(value: str) -> str:
 
 def normalize_search(value: str, kind: str) -> str:
     """A search URL (`people`, `companies` or `sales_people`) → canonical URL with sorted query parameters."""
-    text = value.strip() if isinstance(value, str) else ""
+    text = _text(value)
     try:
         _, path, query = _split(text)
     except ValueError as exc:
@@ -106,7 +118,10 @@ def normalize_search(value: str, kind: str) -> str:
     from urllib.parse import urlencode
 
     suffix = ("?" + urlencode(kept)) if kept else ""
-    return f"{CANONICAL_BASE}{expected}/{suffix}"
+    canonical = f"{CANONICAL_BASE}{expected}/{suffix}"
+    if len(canonical) > MAX_INPUT_CHARS:  # percent-encoding makes non-ASCII keywords up to 12× longer
+        raise ValueError(f"must be at most {MAX_INPUT_CHARS} characters once percent-encoded")
+    return canonical
 
 
 def search_params(normalized: str) -> dict[str, str]:
@@ -116,7 +131,7 @@ def search_params(normalized: str) -> dict[str, str]:
 
 
 def normalize_thread(value: str) -> str:
-    text = value.strip() if isinstance(value, str) else ""
+    text = _text(value)
     try:
         _, path, _ = _split(text)
     except ValueError as exc:
@@ -134,7 +149,7 @@ def thread_id(normalized: str) -> str:
 
 
 def normalize_invitation_urn(value: str) -> str:
-    text = value.strip() if isinstance(value, str) else ""
+    text = _text(value)
     match = INVITATION_URN_RE.match(text)
     if not match:
         raise ValueError("not a LinkedIn invitation URN (expected urn:li:fsd_invitation:<id>)")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import uuid
 from datetime import timedelta
 from typing import Annotated, Any
@@ -88,6 +89,28 @@ _DISCONNECTED = {
 
 # --- request bodies -----------------------------------------------------------------------------------
 
+# What goes into the Cookie header LinkedIn gets (RFC 6265 §4.1.1 cookie-octet: printable ASCII but space,
+# `"`, `,`, `;` and `\`), and into its User-Agent header (printable ASCII): anything else could never be sent.
+_COOKIE_OCTETS_RE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+")
+_PRINTABLE_ASCII_RE = re.compile(r"[\x20-\x7e]+")
+
+
+def _cookie_value(value: str) -> str:
+    if not _COOKIE_OCTETS_RE.fullmatch(value):
+        raise ValueError(
+            "must be a cookie value: printable ASCII without spaces, double quotes, commas, semicolons "
+            "or backslashes (RFC 6265)"
+        )
+    return value
+
+
+def clean_user_agent(value: str | None) -> str | None:
+    """The User-Agent sent to LinkedIn: stripped, None when blank; ValueError if a header cannot carry it."""
+    value = value.strip() if value else None
+    if value and not _PRINTABLE_ASCII_RE.fullmatch(value):
+        raise ValueError("must be printable ASCII on one line (it is sent as an HTTP header)")
+    return value or None
+
 
 class CookiesIn(StrictModel):
     """The LinkedIn session cookies, as found in a logged-in browser."""
@@ -108,7 +131,7 @@ class CookiesIn(StrictModel):
         value = value.strip()
         if not value:
             raise ValueError("must not be empty")
-        return value
+        return _cookie_value(value)
 
     @field_validator("JSESSIONID")
     @classmethod
@@ -118,7 +141,7 @@ class CookiesIn(StrictModel):
             value = value[1:-1].strip()
         if not value:
             raise ValueError("must not be empty")
-        return value
+        return _cookie_value(value)
 
 
 class BasicIn(StrictModel):
@@ -150,8 +173,15 @@ class AuthDataIn(StrictModel):
         default=None, description="Log in with `{username, password}` (LinkedIn may ask for verification)"
     )
     user_agent: str | None = Field(
-        default=None, max_length=1024, description="The browser's User-Agent the cookies came from"
+        default=None,
+        max_length=1024,
+        description="The browser's User-Agent the cookies came from (printable ASCII)",
     )
+
+    @field_validator("user_agent")
+    @classmethod
+    def _header_value(cls, value: str | None) -> str | None:
+        return clean_user_agent(value)
 
 
 class CheckpointIn(StrictModel):
@@ -298,7 +328,7 @@ async def connect_linkedin(
     auth = body.auth_data
     if auth.basic is not None and auth.cookies is not None:
         raise bad_input("auth_data.basic", "give either cookies or basic credentials, not both")
-    user_agent = auth.user_agent.strip() if auth.user_agent and auth.user_agent.strip() else None
+    user_agent = auth.user_agent  # stripped, None when blank
     if auth.basic is not None:
         return await _login(
             uid, auth.basic, user_agent, member.workspace_uid, engine, keyring, settings, client

@@ -154,17 +154,18 @@ def _page(
 ) -> JSONResponse:
     if not 1 <= limit <= 500:
         raise _bad_query("limit", "must be between 1 and 500")
-    after = 0
-    if cursor is not None:
-        try:
-            pinned = open_cursor(keyring, member.workspace_uid, cursor)
-        except ValueError as exc:
-            raise _bad_query("cursor", str(exc)) from None
-        if pinned.get("r") != uid or pinned.get("k") != model.__tablename__:
-            raise _bad_query("cursor", "cursor was issued for another listing")
-        after = int(pinned.get("after", 0))
     with Session(engine) as session:
+        # The run first: a cursor's 400 must not tell another workspace's run (or no run) from a 404.
         run = _get_run(session, member.workspace_uid, uid)
+        after = 0
+        if cursor is not None:
+            try:
+                pinned = open_cursor(keyring, member.workspace_uid, cursor)
+            except ValueError as exc:
+                raise _bad_query("cursor", str(exc)) from None
+            if pinned.get("r") != uid or pinned.get("k") != model.__tablename__:
+                raise _bad_query("cursor", "cursor was issued for another listing")
+            after = int(pinned.get("after", 0))
         id_col = col(model.id)  # type: ignore[attr-defined,arg-type]
         rows = session.exec(
             select(model).where(model.run_uid == uid, id_col > after).order_by(id_col).limit(limit + 1)

@@ -85,6 +85,9 @@ def _validate(spec: ActionSpec, raw: bytes) -> tuple[ScheduleRunBody, dict[str, 
         raise run_service.validation_error(
             [{"field": "cron", "message": message}, {"field": "schedule_at", "message": message}]
         )
+    late = body.never_fires_in_time()
+    if late is not None:
+        raise run_service.validation_error([late])
     parameters = run_service.check_parameters(spec, body.parameters)
     return body, parameters, run_service.normalize_inputs(spec, body.inputs)
 

@@ -99,10 +99,7 @@ def _timestamp(value: str | None, field: str) -> datetime | None:
     try:
         return parse_rfc3339(value)
     except ValueError as exc:
-        message = (
-            str(exc) if "offset" in str(exc) else "must be an RFC 3339 timestamp, e.g. 2026-01-01T00:00:00Z"
-        )
-        raise bad_input(field, message) from None
+        raise bad_input(field, str(exc)) from None
 
 
 @router.get(

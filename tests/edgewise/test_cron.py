@@ -14,6 +14,7 @@ from edgewise.cron import CronError, firing_at, firings, next_firing, next_firin
 from edgewise.schedule_spec import (
     ARM_MAX_FIRINGS,
     ARM_MIN_FIRINGS,
+    SCHEDULE_HORIZON,
     build_spec,
     calendar_entries,
     needs_rearm,
@@ -246,9 +247,35 @@ def test_a_plan_is_capped_for_frequent_crons_and_reaches_far_for_rare_ones() -> 
 
 def test_a_one_shot_arms_its_second_and_a_window_renews_at_half_time() -> None:
     now = utc(2026, 12, 3, 19)
-    once = plan_once(utc(2026, 12, 3, 19, 0, 5, us=250_000), now)
+    once = plan_once(utc(2026, 12, 3, 19, 0, 5), now)
     assert once.instants == [utc(2026, 12, 3, 19, 0, 5)]
     assert build_spec(once, 0).time_zone_name == "UTC"
     assert not needs_rearm(now, now + timedelta(days=10), now + timedelta(days=4))
     assert needs_rearm(now, now + timedelta(days=10), now + timedelta(days=5))
     assert needs_rearm(None, None, now)
+
+
+def test_a_one_shot_never_fires_before_its_instant() -> None:
+    # Temporal's calendar is second-granular: 16:52:42.646 is armed at 16:52:43, never at 16:52:42.
+    now = utc(2026, 12, 3, 16)
+    for us in (1, 69_000, 646_000, 999_999):
+        at = utc(2026, 12, 3, 16, 52, 42, us=us)
+        once = plan_once(at, now)
+        assert once.instants == [utc(2026, 12, 3, 16, 52, 43)]
+        assert once.instants[0] >= at
+        assert _expand(list(build_spec(once, 0).calendars)) == {utc(2026, 12, 3, 16, 52, 43)}
+    # Rounding up carries over the minute, day and year.
+    assert plan_once(utc(2026, 12, 31, 23, 59, 59, us=500_000), now).instants == [utc(2027, 1, 1)]
+
+
+def test_nothing_is_armed_beyond_temporals_calendar() -> None:
+    # Temporal refuses calendar years after 2100; a rare cron's next three firings would reach 2102.
+    now = utc(2026, 12, 3, 19)
+    yearly = plan_cron(parse_cron("0 0 1 1 *"), "UTC", utc(2098, 6, 1), now)
+    assert yearly.instants == [utc(2099, 1, 1)]
+    assert all(at < SCHEDULE_HORIZON for at in yearly.instants)
+    assert yearly.armed_until == SCHEDULE_HORIZON
+    daily = plan_cron(parse_cron("0 9 * * *"), "UTC", utc(2099, 12, 20), now)
+    assert daily.instants[0] == utc(2099, 12, 20, 9) and daily.instants[-1] == utc(2099, 12, 31, 9)
+    beyond = plan_cron(parse_cron("0 0 1 1 *"), "UTC", utc(2099, 3, 1), now)
+    assert beyond.instants == [] and build_spec(beyond, 0).calendars[0].year == [ScheduleRange(2000)]
