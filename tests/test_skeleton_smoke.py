@@ -6,6 +6,8 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 
+from edgewise.temporal import serving
+
 
 def test_migrations_create_every_table(engine: Engine) -> None:
     tables = set(inspect(engine).get_table_names())
@@ -14,4 +16,4 @@ def test_migrations_create_every_table(engine: Engine) -> None:
 
 
 async def test_temporal_dev_server_answers(temporal_client: Client) -> None:
-    assert (await temporal_client.service_client.check_health()) is True
+    assert await serving(temporal_client, timeout=10) is True

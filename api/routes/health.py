@@ -4,7 +4,6 @@ documentation pages (/docs, /redoc), which load their assets from this server, n
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from api.errors import error_response, error_responses
 from api.schemas import StatusOut
 from edgewise.metrics import exposition
+from edgewise.temporal import serving
 
 router = APIRouter(tags=["health"])
 
@@ -42,7 +42,7 @@ async def _check_temporal(request: Request) -> str | None:
     if client is None:
         return str(getattr(request.app.state, "temporal_error", None) or "not connected yet")
     try:
-        healthy = await client.service_client.check_health(timeout=timedelta(seconds=_CHECK_TIMEOUT))
+        healthy = await serving(client, _CHECK_TIMEOUT)
     except Exception as exc:
         return f"health check failed: {type(exc).__name__}"
     return None if healthy else "not serving"
