@@ -402,6 +402,12 @@ def release_batch(
     error: dict[str, Any] | None = None,
 ) -> int:
     """Hand a batch's unfinished inputs back (QUEUED), or hold them (BLOCKED / SCHEDULED)."""
+    values = {"status": status, "batch_uid": None, "postponed_until": postponed_until, "error": error}
+    return _update_held(engine, run_uid, batch_uid, values)
+
+
+def _update_held(engine: Engine, run_uid: str, batch_uid: str, values: dict[str, Any]) -> int:
+    """Set `values` on the inputs this batch still holds (RUNNING); how many there were."""
     with session_scope(engine) as session:
         result = session.execute(
             update(RunInput)
@@ -410,7 +416,7 @@ def release_batch(
                 col(RunInput.batch_uid) == batch_uid,
                 col(RunInput.status) == "RUNNING",
             )
-            .values(status=status, batch_uid=None, postponed_until=postponed_until, error=error)
+            .values(values)
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -418,23 +424,14 @@ def release_batch(
 def fail_batch(engine: Engine, run_uid: str, batch_uid: str, error: dict[str, Any]) -> int:
     """The inputs a failed batch still holds (RUNNING) end FAILED with `error`."""
     now = utcnow()
-    with session_scope(engine) as session:
-        result = session.execute(
-            update(RunInput)
-            .where(
-                col(RunInput.run_uid) == run_uid,
-                col(RunInput.batch_uid) == batch_uid,
-                col(RunInput.status) == "RUNNING",
-            )
-            .values(
-                status="FAILED",
-                batch_uid=None,
-                error=error,
-                finished_at=now,
-                started_at=func.coalesce(RunInput.started_at, now),
-            )
-        )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    values = {
+        "status": "FAILED",
+        "batch_uid": None,
+        "error": error,
+        "finished_at": now,
+        "started_at": func.coalesce(RunInput.started_at, now),
+    }
+    return _update_held(engine, run_uid, batch_uid, values)
 
 
 def block_unassignable(engine: Engine, run_uid: str, identity_uids: list[str], error: dict[str, Any]) -> int:

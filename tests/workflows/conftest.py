@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -14,6 +15,9 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
+from activities.accounts import AccountActivities
+from activities.deps import ActivityDeps
+from activities.runs import RunActivities
 from tests.conftest import TEST_DATA_CONVERTER
 from workflows import search_attributes
 
@@ -41,3 +45,19 @@ async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+def run_activities(deps: ActivityDeps) -> list[Callable[..., Any]]:
+    """The real activities an async ActionRun calls (and the lease release of its per-account workflow), for a
+    worker of the tests' own on the time-skipping server."""
+    runs = RunActivities(deps)
+    return [
+        runs.plan_run,
+        runs.request_permit,
+        runs.run_batch,
+        runs.fail_batch,
+        runs.settle_run,
+        runs.postpone_inputs,
+        runs.requeue_inputs,
+        AccountActivities(deps).release_lease,
+    ]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -27,18 +26,15 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities import run_store
-from activities.accounts import AccountActivities
 from activities.deps import ActivityDeps
-from activities.runs import RunActivities
-from api import run_service
-from api.run_bodies import AsyncRunBody
-from db.engine import session_scope
 from edgewise.catalog import CATALOG, StepContext, StepResult
 from edgewise.config import Settings
 from edgewise.crypto import Keyring
 from linkedin.http_adapter import http_adapter_factory
 from tests.conftest import AccountPool
 from tests.support.flows import connected_identity
+from tests.support.runs import direct_run
+from tests.workflows.conftest import run_activities
 from workflows.account import AccountWorkflow
 from workflows.contracts import LiveRunResult, RunWorkflowInput, run_workflow_id
 from workflows.run import ActionRunWorkflow
@@ -76,6 +72,13 @@ async def _wait_terminal(client: httpx.AsyncClient, run_uid: str, timeout: float
             return dict(run)
         assert asyncio.get_running_loop().time() < deadline, f"run not terminal: {run}"
         await asyncio.sleep(0.1)
+
+
+async def _live(client: httpx.AsyncClient, profile_url: str, identity_uid: str) -> httpx.Response:
+    return await client.post(
+        f"/v1/actions/{ACTION}/run/live",
+        json={"input": {"linkedin_profile_url": profile_url}, "identity_ids": [identity_uid]},
+    )
 
 
 async def _inputs(client: httpx.AsyncClient, run_uid: str) -> list[dict[str, Any]]:
@@ -141,13 +144,7 @@ async def test_a_live_call_whose_step_crashes_answers_500_and_its_run_is_failed(
     identity, _ = await connected_identity(client, sandbox, account_pool.take())
     [target] = await _people(sandbox, offset=5210, limit=1)
     _crash_on(monkeypatch, target["linkedin_profile_url"])
-    response = await client.post(
-        f"/v1/actions/{ACTION}/run/live",
-        json={
-            "input": {"linkedin_profile_url": target["linkedin_profile_url"]},
-            "identity_ids": [identity["uid"]],
-        },
-    )
+    response = await _live(client, target["linkedin_profile_url"], identity["uid"])
     assert response.status_code == 500, response.text
     body = response.json()
     assert (body["error_label"], body["error_scope"]) == ("INTERNAL_ERROR", "internal"), body
@@ -156,13 +153,7 @@ async def test_a_live_call_whose_step_crashes_answers_500_and_its_run_is_failed(
     assert run["status"] == "FAILED", run
     # The account is free again at once: the next live call on it succeeds.
     [other] = await _people(sandbox, offset=5211, limit=1)
-    again = await client.post(
-        f"/v1/actions/{ACTION}/run/live",
-        json={
-            "input": {"linkedin_profile_url": other["linkedin_profile_url"]},
-            "identity_ids": [identity["uid"]],
-        },
-    )
+    again = await _live(client, other["linkedin_profile_url"], identity["uid"])
     assert again.status_code == 200, again.text
 
 
@@ -179,22 +170,8 @@ async def test_a_batch_whose_retries_are_spent_fails_its_inputs_and_the_run_ends
 ) -> None:
     identity, _ = await connected_identity(client, sandbox, account_pool.take())
     targets = await _people(sandbox, offset=5220, limit=2)
-    spec = CATALOG[ACTION]
     inputs = [{"linkedin_profile_url": t["linkedin_profile_url"]} for t in targets]
-    with session_scope(engine) as session:
-        run_uid = str(
-            run_service.create_run(
-                session,
-                keyring,
-                workspace_uid=new_workspace.workspace_uid,
-                spec=spec,
-                mode="direct",
-                body=AsyncRunBody(inputs=inputs, identity_ids=[identity["uid"]]),
-                identity_ids=[identity["uid"]],
-                parameters=run_service.check_parameters(spec, None),
-                inputs=run_service.normalize_inputs(spec, inputs),
-            ).uid
-        )
+    run_uid = direct_run(engine, keyring, new_workspace.workspace_uid, ACTION, identity["uid"], inputs).uid
 
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise OperationalError("INSERT INTO run_outputs …", {}, Exception("the database refuses writes"))
@@ -210,22 +187,11 @@ async def test_a_batch_whose_retries_are_spent_fails_its_inputs_and_the_run_ends
         client=temporal,
         adapter_factory=http_adapter_factory(own),
     )
-    runs = RunActivities(deps)
-    activities: list[Callable[..., Any]] = [
-        runs.plan_run,
-        runs.request_permit,
-        runs.run_batch,
-        runs.fail_batch,
-        runs.settle_run,
-        runs.postpone_inputs,
-        runs.requeue_inputs,
-        AccountActivities(deps).release_lease,
-    ]
     async with Worker(
         temporal,
         task_queue=own.temporal_task_queue,
         workflows=[ActionRunWorkflow, AccountWorkflow],
-        activities=activities,
+        activities=run_activities(deps),
     ):
         handle = await temporal.start_workflow(
             "ActionRun",

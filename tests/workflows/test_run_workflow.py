@@ -14,16 +14,12 @@ from sqlalchemy.engine import Engine
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from api import run_service
 from api.routes.actions import start_run_workflow
-from api.run_bodies import AsyncRunBody
-from db.engine import session_scope
-from db.models import Run
-from edgewise.catalog import CATALOG
 from edgewise.config import Settings
 from edgewise.crypto import Keyring
 from tests.conftest import AccountPool
 from tests.support.flows import connected_identity, sandbox_latency
+from tests.support.runs import direct_run
 from worker import build_worker
 from workflows.contracts import LiveRunResult, RunWorkflowInput, run_workflow_id
 
@@ -40,31 +36,6 @@ async def own_worker(settings: Settings, temporal_client: Client) -> AsyncIterat
         yield own
 
 
-def make_run(
-    engine: Engine,
-    keyring: Keyring,
-    workspace_uid: str,
-    slug: str,
-    identity_uid: str,
-    inputs: list[dict[str, Any]],
-    parameters: dict[str, Any] | None = None,
-) -> Run:
-    spec = CATALOG[slug]
-    body = AsyncRunBody(inputs=inputs, identity_ids=[identity_uid], parameters=parameters)
-    with session_scope(engine) as session:
-        return run_service.create_run(
-            session,
-            keyring,
-            workspace_uid=workspace_uid,
-            spec=spec,
-            mode="direct",
-            body=body,
-            identity_ids=[identity_uid],
-            parameters=run_service.check_parameters(spec, parameters),
-            inputs=run_service.normalize_inputs(spec, inputs),
-        )
-
-
 async def test_a_long_run_continues_as_new_and_loses_nothing(
     own_worker: Settings,
     temporal_client: Client,
@@ -77,7 +48,7 @@ async def test_a_long_run_continues_as_new_and_loses_nothing(
 ) -> None:
     identity, _ = await connected_identity(client, sandbox, account_pool.take())
     targets = (await sandbox.get("/_sandbox/people", params={"limit": 60, "offset": 2000})).json()
-    run = make_run(
+    run = direct_run(
         engine,
         keyring,
         new_workspace.workspace_uid,
@@ -125,7 +96,7 @@ async def test_a_message_answered_past_the_timeout_is_sent_exactly_once(
     friends = (
         await sandbox.get("/_sandbox/people", params={"connected_to": account["id"], "limit": 2})
     ).json()
-    run = make_run(
+    run = direct_run(
         engine,
         keyring,
         new_workspace.workspace_uid,

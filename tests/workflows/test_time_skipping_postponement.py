@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,19 +24,15 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.accounts import AccountActivities
 from activities.deps import ActivityDeps
-from activities.runs import RunActivities
-from api import run_service
-from api.run_bodies import AsyncRunBody
-from db.engine import session_scope
 from edgewise import limits as sl
-from edgewise.catalog import CATALOG
 from edgewise.config import Settings
 from edgewise.crypto import Keyring
 from linkedin.http_adapter import http_adapter_factory
 from tests.conftest import AccountPool
 from tests.support.flows import connected_identity
+from tests.support.runs import direct_run
+from tests.workflows.conftest import run_activities
 from workflows.account import AccountState, AccountWorkflow
 from workflows.contracts import (
     AccountWorkflowInput,
@@ -66,26 +61,6 @@ def _full_week(now: datetime) -> dict[str, Any]:
     return AccountState(limits=limits).model_dump(mode="json")
 
 
-def _connect_run(
-    engine: Engine, keyring: Keyring, workspace_uid: str, identity_uid: str, urls: list[str]
-) -> str:
-    spec = CATALOG[ACTION]
-    inputs = [{"linkedin_profile_url": url} for url in urls]
-    with session_scope(engine) as session:
-        run = run_service.create_run(
-            session,
-            keyring,
-            workspace_uid=workspace_uid,
-            spec=spec,
-            mode="direct",
-            body=AsyncRunBody(inputs=inputs, identity_ids=[identity_uid]),
-            identity_ids=[identity_uid],
-            parameters=run_service.check_parameters(spec, None),
-            inputs=run_service.normalize_inputs(spec, inputs),
-        )
-        return str(run.uid)
-
-
 async def _inputs(client: httpx.AsyncClient, run_uid: str) -> list[dict[str, Any]]:
     response = await client.get(f"/v1/runs/{run_uid}/inputs", params={"limit": 100})
     assert response.status_code == 200, response.text
@@ -112,8 +87,8 @@ async def test_a_three_day_postponement_fires_and_the_run_finishes_by_itself(
             "/_sandbox/people", params={"not_connected_to": account["id"], "limit": 3, "offset": 3100}
         )
     ).json()
-    urls = [t["linkedin_profile_url"] for t in targets]
-    run_uid = _connect_run(engine, keyring, new_workspace.workspace_uid, identity["uid"], urls)
+    inputs = [{"linkedin_profile_url": t["linkedin_profile_url"]} for t in targets]
+    run_uid = direct_run(engine, keyring, new_workspace.workspace_uid, ACTION, identity["uid"], inputs).uid
 
     temporal = skipping_env.client
     own = settings.model_copy(
@@ -126,16 +101,6 @@ async def test_a_three_day_postponement_fires_and_the_run_finishes_by_itself(
         client=temporal,
         adapter_factory=http_adapter_factory(own),
     )
-    runs = RunActivities(deps)
-    activities: list[Callable[..., Any]] = [
-        runs.plan_run,
-        runs.request_permit,
-        runs.run_batch,
-        runs.settle_run,
-        runs.postpone_inputs,
-        runs.requeue_inputs,
-        AccountActivities(deps).release_lease,
-    ]
     profile_id = int(account["linkedin_profile_id"])
     started_at = await skipping_env.get_current_time()
     frees_at = sl.from_epoch(sl.to_slot(started_at - FILLED_AGO)) + timedelta(days=7)
@@ -143,7 +108,7 @@ async def test_a_three_day_postponement_fires_and_the_run_finishes_by_itself(
         temporal,
         task_queue=own.temporal_task_queue,
         workflows=[ActionRunWorkflow, AccountWorkflow],
-        activities=activities,
+        activities=run_activities(deps),
     ):
         await temporal.start_workflow(
             AccountWorkflow.run,
