@@ -30,18 +30,29 @@ RESERVED_HEADERS = frozenset(
 )
 
 
+class NulCharacter(ValueError):
+    """A NUL character in a request's JSON; `field` is its path (`parameters.message`, `inputs[3].x`)."""
+
+    def __init__(self, field: str):
+        super().__init__(f"{field} must not contain NUL characters")
+        self.field = field
+
+
 def no_nul(value: Any, where: str = "") -> None:
-    """Refuse NUL characters anywhere in a JSON value (they break storage and LinkedIn alike)."""
+    """Refuse NUL characters anywhere in a JSON value (they break storage and LinkedIn alike), naming the
+    exact field that holds one."""
     if isinstance(value, str):
         if "\x00" in value:
-            raise ValueError(f"{where or 'value'} must not contain NUL characters")
+            raise NulCharacter(where or "value")
     elif isinstance(value, dict):
         for key, item in value.items():
-            no_nul(key, where)
-            no_nul(item, where)
+            path = f"{where}.{key}" if where else str(key)
+            if "\x00" in str(key):
+                raise NulCharacter(path.replace("\x00", "\\u0000"))
+            no_nul(item, path)
     elif isinstance(value, list):
-        for item in value:
-            no_nul(item, where)
+        for index, item in enumerate(value):
+            no_nul(item, f"{where}[{index}]")
 
 
 class _Strict(BaseModel):

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
-from api.run_bodies import AsyncRunBody, LiveRunBody, no_nul
+from api.run_bodies import AsyncRunBody, LiveRunBody, NulCharacter, no_nul
 from db.models import Identity, Integration, Run, RunIdentity, RunInput, new_uid
 from edgewise.catalog import (
     ActionSpec,
@@ -81,8 +81,10 @@ def parse_body(model: type[ModelT], raw: bytes) -> ModelT:
         if key in data:
             try:
                 no_nul(data[key], key)
-            except ValueError as exc:
-                raise validation_error([{"field": key, "message": str(exc)}]) from None
+            except NulCharacter as exc:
+                label = "BAD_PARAMETERS" if key == "parameters" else "BAD_INPUT"
+                error = {"field": exc.field, "message": "must not contain NUL characters"}
+                raise validation_error([error], label=label) from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -73,10 +73,22 @@ def plan_now(schedule: ScheduleLike, runs_count: int, now: datetime) -> ArmPlan:
     return plan_once(max(schedule.schedule_at, now + ONE_SHOT_LEAD), now)
 
 
+# Temporal refuses a calendar spec whose comment is longer than this many bytes ("comment is too long"); a
+# cron may be up to 255 characters, so the comment shortens it rather than let a valid schedule be refused.
+# (A cron and an IANA zone name are ASCII: characters are bytes here.)
+MAX_COMMENT_CHARS = 200
+
+
 def _comment(schedule: ScheduleLike) -> str:
+    """What operators read next to the schedule in the Temporal UI; at most MAX_COMMENT_CHARS."""
     if schedule.cron is None:
         return "edgewise one-shot"
-    return f"edgewise cron {schedule.cron!r} in {schedule.timezone} (DST resolved by edgewise)"
+    suffix = f" in {schedule.timezone} (DST resolved by edgewise)"
+    cron = schedule.cron
+    room = MAX_COMMENT_CHARS - len("edgewise cron ''") - len(suffix)
+    if len(cron) > room:
+        cron = cron[: room - 3] + "..."
+    return f"edgewise cron '{cron}'{suffix}"[:MAX_COMMENT_CHARS]
 
 
 def _attributes(schedule: ScheduleLike) -> TypedSearchAttributes:

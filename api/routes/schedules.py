@@ -19,7 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlmodel import Session, col, func, select
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from api import run_service, schedule_service
 from api.deps import CurrentMember, EngineDep, KeyringDep, SettingsDep, TemporalClientDep
@@ -57,11 +57,18 @@ MAX_OFFSET = 2**31 - 1
 
 @contextmanager
 def _temporal_answers() -> Iterator[None]:
-    """Temporal unreachable or refusing: 503 (the request stored nothing), not a 500."""
+    """Temporal unreachable: 503 with Retry-After (the request stored nothing). Temporal refusing what
+    edgewise asked (INVALID_ARGUMENT: a request edgewise should not have built) would fail the same way
+    again: 500 INTERNAL_ERROR, logged with its error_ref, without the advice to retry."""
     try:
         yield
     except RPCError as exc:
-        log.warning("Temporal refused a schedule operation: %s", exc.message)
+        if exc.status == RPCStatusCode.INVALID_ARGUMENT:
+            log.error("Temporal refused a schedule operation edgewise built: %s", exc.message)
+            raise ApiError(
+                "INTERNAL_ERROR", "the workflow engine refused the schedule edgewise built; nothing changed"
+            ) from None
+        log.warning("Temporal did not answer a schedule operation: %s", exc.message)
         raise ApiError(
             "SERVICE_UNAVAILABLE",
             "the workflow engine (Temporal) did not answer; nothing was changed, retry shortly",

@@ -258,6 +258,26 @@ async def test_schedules_up_to_the_horizon_are_accepted(client: httpx.AsyncClien
         assert (await client.post(f"/v1/schedules/{schedule['uid']}/cancel")).status_code == 200
 
 
+async def test_a_long_valid_cron_in_a_long_time_zone_is_scheduled(
+    client: httpx.AsyncClient, temporal_client: Client
+) -> None:
+    """Temporal caps a calendar spec's comment at 200 characters; the comment edgewise writes there names
+    the cron (up to 255 characters) and the time zone, so it is shortened — the schedule is not refused."""
+    identity = await create_identity(client, "Long Cron")
+    cron = ",".join(str(minute) for minute in range(60)) + " * * * *"
+    assert len(cron) > 150
+    response = await client.post(
+        SCHEDULE, json=schedule_body(identity["uid"], cron=cron, timezone="America/Argentina/Buenos_Aires")
+    )
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert (created["cron"], created["timezone"]) == (cron, "America/Argentina/Buenos_Aires")
+    described = await temporal_client.get_schedule_handle(f"schedule:{created['uid']}").describe()
+    comments = [c.comment for c in described.schedule.spec.calendars]
+    assert comments and all(c and len(c.encode()) <= 200 for c in comments), comments
+    assert (await client.post(f"/v1/schedules/{created['uid']}/cancel")).status_code == 200
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [

@@ -669,8 +669,21 @@ async def test_hostile_bodies_get_a_400_and_store_nothing(client: httpx.AsyncCli
             },
         ),
         400,
+        "BAD_PARAMETERS",
+        "parameters.message",
+    )
+    # A NUL is named where it is, in inputs as in parameters.
+    assert_error(
+        await client.post(
+            run_async,
+            json={
+                "inputs": [{"linkedin_profile_url": PROFILE}, {"linkedin_profile_url": "x\u0000"}],
+                "identity_ids": ids,
+            },
+        ),
+        400,
         "BAD_INPUT",
-        "parameters",
+        "inputs[1].linkedin_profile_url",
     )
     assert_error(
         await client.post(
